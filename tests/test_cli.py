@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gsearch.cli import main
+
+
+def test_table_json_lists_the_papers_11_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "--model", "mobilenet_v1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["policy"] for r in rows] == [
+        "G=1", "G=2", "G=4", "G=8", "G=16", "G=32", "g=2", "g=4", "g=8", "g=16", "g=32"
+    ]  # fmt: skip
+    assert rows[0] == {
+        "model": "mobilenet_v1",
+        "policy": "G=1",
+        "resolution": 224,
+        "params": 4_210_088,
+        "params_with_bn": 4_231_976,
+        "macs": 568_740_352,
+    }
+
+
+def test_table_csv_and_per_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "--model", "tiny_convnet", "--policy", "G=8", "--per-layer",
+                 "--resolution", "32", "--format", "csv"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("model,policy,resolution,params,params_with_bn,macs,layer_name")
+    assert len(lines) == 1 + 8  # stem, 3 x (grouped, pointwise), classifier
+
+
+def test_table_renders_a_rich_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "--model", "resnext50", "--policy", "g=32"]) == 0
+    out = capsys.readouterr().out
+    assert "24.961" in out and "4,230.48" in out
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gsearch.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["table", "--model", "mobilenet_v1", "--policy", "G=3"],
+         "G=3 does not fit layer blocks.0.grouped.0 (m=32, n=32): "
+         "valid G for this model are 1, 2, 4"),
+        (["table", "--model", "vgg16"], "unknown model 'vgg16': known models are mobilenet_v1"),
+        (["table", "--policy", "G=x"], "malformed policy 'G=x'"),
+        (["table", "--resolution", "-3"], "expected a positive integer"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
