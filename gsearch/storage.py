@@ -1,0 +1,143 @@
+"""Optuna storages opened with clear errors: SQLite for one process, PostgreSQL to scale out.
+
+RDB storages get heartbeats, so the running trial of a worker that died (kill -9, lost
+host) is marked failed after the grace period and retried once by Optuna's
+RetryHeartbeatStaleTrialCallback instead of staying RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from gsearch.errors import GsearchError
+
+HEARTBEAT_INTERVAL_SECONDS = 10
+GRACE_PERIOD_SECONDS = 30
+SQLITE_HEADER = b"SQLite format 3\x00"
+T = TypeVar("T")
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Create the folder of a new SQLite file; refuse a file that is not an SQLite database."""
+    path = Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite:////"):
+        path = Path("/" + url.removeprefix("sqlite:////"))
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise GsearchError(
+                f"cannot create the folder of storage {url}: {error.strerror}"
+            ) from None
+        return
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise GsearchError(
+            f"storage {url} is not an SQLite database (corrupt or another file): "
+            "move it away or pass another --storage"
+        )
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+            bad = connection.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise GsearchError(f"storage {url} is a corrupt SQLite database ({error})") from None
+    if bad and bad[0] != "ok":
+        raise GsearchError(f"storage {url} is a corrupt SQLite database ({bad[0]})")
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = HEARTBEAT_INTERVAL_SECONDS,
+    grace_period: int | None = GRACE_PERIOD_SECONDS,
+    max_retry: int = 1,
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` with heartbeats, or one clear error.
+
+    Args:
+        url: ``sqlite:///path.db``, ``postgresql://user@host:port/db`` or another
+            SQLAlchemy URL Optuna accepts.
+        heartbeat_interval: Seconds between a running trial's heartbeats (None: off).
+        grace_period: Seconds without a heartbeat after which a trial counts as dead.
+        max_retry: Times a dead trial is retried.
+    """
+    if "://" not in url:
+        raise GsearchError(
+            f"storage {url!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
+        )
+    if url.startswith("sqlite:"):
+        _check_sqlite_file(url)
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats and the retry callback are marked experimental; we rely on them.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retry
+                ),
+            )
+    except ImportError as error:
+        raise GsearchError(f"storage {url}: missing database driver ({error.name})") from None
+    except Exception as error:  # SQLAlchemy wraps driver errors in many classes
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise GsearchError(f"cannot open storage {_redact(url)}: {reason}") from None
+
+
+def _engine_kwargs(url: str) -> dict[str, object]:
+    if url.startswith("postgresql"):
+        # Fail fast when the server is unreachable, and drop dead pooled connections.
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    return {}
+
+
+def _redact(url: str) -> str:
+    """The URL without a password."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
+
+
+# Seconds to wait before each retry when the storage stops answering mid-run (~1 minute).
+RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+def with_storage_retries(
+    call: Callable[[], T],
+    delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``call()``, retried with backoff while the storage is unreachable, then one clear error.
+
+    ``call`` must be safe to repeat. A trial whose result could not be stored stays
+    RUNNING in the storage; its heartbeat stops, so once the storage is back it is
+    marked failed and retried: nothing half-written is kept.
+    """
+    for attempt in range(len(delays) + 1):
+        try:
+            return call()
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+            if attempt == len(delays):
+                reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                raise GsearchError(
+                    f"lost the storage and it did not come back after {len(delays)} retries "
+                    f"over {sum(delays):.0f} s: {reason}"
+                ) from None
+            sleep(delays[attempt])
+    raise AssertionError("unreachable")
