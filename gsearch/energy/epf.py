@@ -1,0 +1,701 @@
+"""The EPF protocol: energy per frame of training steps, measured so that it can be trusted.
+
+For every (candidate, batch) row:
+
+1. **Idle power** is measured once per session, before any work, on the same meter
+   (for the dynamic EPF: total minus idle power times time).
+2. **Prepare**: build the model on the device, wrap one training step in a runner (a
+   CUDA graph by default on a GPU, see :mod:`gsearch.energy.steps`), then warm up for
+   ``warmup_seconds`` *and* at least ``warmup_steps`` steps so clocks and power settle.
+   The warm-up also times the step, which sizes the launch queue (``queue_seconds`` of
+   work in flight keeps the GPU busy without the host running far ahead).
+3. **Windows**: ``repeats`` rounds; each round measures every candidate of the batch
+   once, in an order rotated every round, so slow drifts (heating, clocks) spread over
+   all candidates instead of biasing one. Each window starts with a pre-roll and is
+   tick-aligned where the meter has a tick counter and the device runs asynchronously
+   (NVML on CUDA), else plain (RAPL, power polling, the model meter, the CPU); see
+   :mod:`gsearch.energy.window` for why and for the measured error of both.
+4. **Result**: median EPF over the windows with a distribution-free interval, ms per
+   frame, average power, total and dynamic EPF, device facts, temperatures.
+
+Candidates of one batch are prepared together while they fit in device memory; when one
+does not fit, those already prepared are measured (interleaved) and released, and
+preparation resumes on an empty device. A candidate that does not fit alone is marked
+out-of-memory and the other rows still run. ``reference`` mode replaces the windows by
+one 20 s plain window: the yardstick that reveals a bias repeats cannot.
+
+Measured rows are cached (:mod:`gsearch.energy.cache`) by architecture, device,
+software, step and protocol, so repeating a measurement asks the device nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gsearch.energy.cache import EpfCache
+from gsearch.energy.facts import device_facts, identity
+from gsearch.energy.meter import JOULES, Clock, EnergyChoice, Meter, SystemClock
+from gsearch.energy.model import ModelMeter, score_per_frame
+from gsearch.energy.rapl import POWERCAP_ROOT
+from gsearch.energy.select import open_meter, resolve_device
+from gsearch.energy.stats import median_interval, spread
+from gsearch.energy.steps import (
+    StepConfig,
+    cudnn_benchmark,
+    describe,
+    free_memory,
+    is_out_of_memory,
+    make_runner,
+)
+from gsearch.energy.window import (
+    ALIGNED,
+    PLAIN,
+    StepRunner,
+    Window,
+    measure_aligned,
+    measure_idle_power_w,
+    measure_plain,
+    run_for,
+)
+from gsearch.errors import GsearchError
+
+PROTOCOL_VERSION = 1
+REFERENCE_SECONDS = 20.0
+METHODS = ("auto", ALIGNED, PLAIN)
+
+Log = Callable[[str], None]
+RunnerFactory = Callable[[nn.Module, StepConfig, torch.device, Clock], StepRunner]
+
+
+@dataclass(frozen=True)
+class EpfProtocol:
+    """How windows are taken.
+
+    Attributes:
+        repeats: Windows per row (interleaved across the candidates of a batch).
+        window_seconds: Minimum length of one window.
+        warmup_seconds: Warm-up per candidate after preparing it, seconds...
+        warmup_steps: ...and at least this many steps.
+        preroll_seconds: Steps run right before each window (power steady at its start).
+        idle_seconds: Length of the idle-power window (once per session).
+        method: ``auto`` (aligned where the meter ticks and the device is asynchronous,
+            else plain), ``aligned`` or ``plain``.
+        queue_seconds: Work kept in flight on an asynchronous device.
+        reference: This is the 20 s reference protocol.
+    """
+
+    repeats: int = 5
+    window_seconds: float = 1.0
+    warmup_seconds: float = 1.0
+    warmup_steps: int = 5
+    preroll_seconds: float = 0.2
+    idle_seconds: float = 1.0
+    method: str = "auto"
+    queue_seconds: float = 0.02
+    reference: bool = False
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise GsearchError(f"repeats must be >= 1, got {self.repeats}")
+        if self.window_seconds <= 0:
+            raise GsearchError(f"window must be > 0 s, got {self.window_seconds}")
+        if self.warmup_seconds < 0 or self.warmup_steps < 1:
+            raise GsearchError("warm-up needs seconds >= 0 and steps >= 1")
+        if self.method not in METHODS:
+            raise GsearchError(f"unknown window method {self.method!r}: choose {METHODS}")
+
+    @classmethod
+    def reference_protocol(cls, **overrides: Any) -> EpfProtocol:
+        """One plain 20 s window per row: the yardstick for bias."""
+        settings: dict[str, Any] = {
+            "repeats": 1,
+            "window_seconds": REFERENCE_SECONDS,
+            "method": PLAIN,
+            "reference": True,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+    def key(self) -> dict[str, Any]:
+        """The protocol part of a cache key."""
+        return {"version": PROTOCOL_VERSION, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture to measure.
+
+    Attributes:
+        model: Model name (registry name, or any label).
+        policy: Group policy string (or any label).
+        build: Makes a fresh model (called once on the meta device to fingerprint and
+            count it, then once per batch on the real device).
+    """
+
+    model: str
+    policy: str
+    build: Callable[[], nn.Module] = field(compare=False, repr=False)
+
+
+def registry_candidate(
+    model: str,
+    policy: str | None = None,
+    *,
+    num_classes: int = 1000,
+    width: float = 1.0,
+    resolution: int = 224,
+) -> Candidate:
+    """A candidate from the model registry (``gsearch.models.create_model``)."""
+    from gsearch.models import create_model, get_family
+    from gsearch.policy import as_policy
+
+    family = get_family(model)
+    label = str(as_policy(policy, family.default_policy))
+
+    def build() -> nn.Module:
+        return create_model(
+            model, policy, num_classes=num_classes, width=width, resolution=resolution
+        )
+
+    return Candidate(model, label, build)
+
+
+@dataclass(frozen=True)
+class EpfResult:
+    """EPF of one candidate at one batch size, with everything needed to judge it.
+
+    Energies are in ``unit``: ``mJ`` per frame for measured sources, ``model`` units per
+    frame for the model meter (never comparable to millijoules).
+
+    Attributes:
+        model: Model name.
+        policy: Policy label.
+        batch: Frames per step.
+        status: ``ok``, or ``oom`` when the batch does not fit in memory.
+        unit: ``mJ`` or ``model``.
+        source: Energy source (``nvml``, ``nvml-power``, ``rapl``, ``model``).
+        method: Window method (``aligned`` or ``plain``).
+        mode: ``graph`` or ``eager``.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+        channels_last: Memory format of model and input.
+        resolution: Input size, pixels.
+        epf: Median EPF over the windows, per frame.
+        epf_low: Lower end of the interval around the median.
+        epf_high: Upper end.
+        confidence: Coverage of that interval (0.9375 for 5 windows, >= 0.95 from 6).
+        epf_windows: EPF of every window.
+        spread: max/min - 1 over the windows.
+        ms_per_frame: Median wall time per frame, milliseconds.
+        ms_windows: Wall time per frame of every window, milliseconds.
+        power_w: Median average power in the windows (None for model units).
+        idle_power_w: Idle power measured in the same session (None for model units).
+        dynamic_epf: Median of EPF minus idle power times time per frame (None without
+            idle power).
+        device_seconds: Device time this row took: preparing, warm-up and windows.
+        temperature_before_c: Device temperature before the first window.
+        temperature_after_c: After the last window.
+        facts: Device and software facts (GPU, driver, power limit, clocks, versions...).
+        energy_reason: Why this energy source was chosen.
+        message: Why the row failed, for ``oom``.
+        cached: Read from the cache rather than measured now.
+    """
+
+    model: str
+    policy: str
+    batch: int
+    status: str
+    unit: str
+    source: str
+    method: str
+    mode: str
+    precision: str
+    channels_last: bool
+    resolution: int
+    epf: float | None = None
+    epf_low: float | None = None
+    epf_high: float | None = None
+    confidence: float | None = None
+    epf_windows: tuple[float, ...] = ()
+    spread: float | None = None
+    ms_per_frame: float | None = None
+    ms_windows: tuple[float, ...] = ()
+    power_w: float | None = None
+    idle_power_w: float | None = None
+    dynamic_epf: float | None = None
+    device_seconds: float = 0.0
+    temperature_before_c: float | None = None
+    temperature_after_c: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    energy_reason: str = ""
+    message: str = ""
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``epf_windows`` as a list)."""
+        data = asdict(self)
+        data["epf_windows"] = list(self.epf_windows)
+        data["ms_windows"] = list(self.ms_windows)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpfResult:
+        """The inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["epf_windows"] = tuple(values.get("epf_windows", ()))
+        values["ms_windows"] = tuple(values.get("ms_windows", ()))
+        return cls(**values)
+
+
+def architecture_fingerprint(model: nn.Module) -> str:
+    """Short hash of a model's structure: module tree and parameter shapes."""
+    shapes = [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+    text = repr(model) + repr(shapes)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def describe_candidate(candidate: Candidate, resolution: int) -> tuple[str, list[Any]]:
+    """Fingerprint and per-layer rows of a candidate, built on the meta device (free)."""
+    from gsearch.count import layer_rows
+
+    with torch.device("meta"):
+        model = candidate.build()
+    return architecture_fingerprint(model), layer_rows(model, resolution)
+
+
+class EnergySession:
+    """A device and its energy meter, opened once for many measurements.
+
+    Args:
+        device: The torch device steps run on.
+        meter: The hardware meter, or None for the model meter (made per row).
+        choice: Which source and why.
+        clock: Time source (a simulated one in tests).
+        facts: Device facts; gathered from torch and the meter when omitted.
+        log: Where progress lines go (None: nowhere).
+    """
+
+    def __init__(
+        self,
+        device: torch.device,
+        meter: Meter | None,
+        choice: EnergyChoice,
+        clock: Clock | None = None,
+        facts: dict[str, Any] | None = None,
+        log: Log | None = None,
+    ) -> None:
+        self.device = device
+        self.meter = meter
+        self.choice = choice
+        self.clock = clock or SystemClock()
+        self.log = log or (lambda _line: None)
+        if facts is None:
+            meter_facts = getattr(meter, "facts", None)
+            facts = device_facts(device, meter_facts() if callable(meter_facts) else None)
+        self.facts = facts
+        self._idle_power_w: float | None = None
+        self._idle_measured = False
+
+    @property
+    def source(self) -> str:
+        """The energy source name."""
+        return self.choice.source
+
+    @property
+    def unit(self) -> str:
+        """``mJ`` for measured sources, ``model`` for the model meter."""
+        return "mJ" if self.meter is not None and self.meter.unit == JOULES else "model"
+
+    def idle_power_w(self, seconds: float) -> float | None:
+        """Idle power, measured once (on first call) on this session's meter, watts."""
+        if not self._idle_measured:
+            self._idle_measured = True
+            if self.meter is not None:
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                self._idle_power_w = measure_idle_power_w(self.meter, self.clock, seconds)
+                self.log(f"idle power {self._idle_power_w:.1f} W ({self.source})")
+        return self._idle_power_w
+
+    def temperature_c(self) -> float | None:
+        """Device temperature where the meter can tell."""
+        return None if self.meter is None else self.meter.temperature_c()
+
+    def close(self) -> None:
+        """Release the meter."""
+        if self.meter is not None:
+            self.meter.close()
+
+    def __enter__(self) -> EnergySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(
+    device: str | torch.device = "auto",
+    energy: str = "auto",
+    *,
+    clock: Clock | None = None,
+    rapl_root: Path = POWERCAP_ROOT,
+    log: Log | None = None,
+) -> EnergySession:
+    """Resolve the device, choose the energy source (``auto``: nvml / rapl / model).
+
+    The choice and its reason are logged and recorded with every result.
+    """
+    resolved = resolve_device(device)
+    clock = clock or SystemClock()
+    meter, choice = open_meter(resolved, energy, clock=clock, rapl_root=rapl_root)
+    session = EnergySession(resolved, meter, choice, clock, log=log)
+    session.log(f"energy source: {choice.source} ({choice.reason})")
+    return session
+
+
+@dataclass
+class _Active:
+    """A prepared candidate and what was measured for it so far."""
+
+    candidate: Candidate
+    runner: StepRunner
+    meter: Meter
+    depth: int
+    seconds: float
+    windows: list[Window] = field(default_factory=list)
+    temperature_before_c: float | None = None
+    temperature_after_c: float | None = None
+    failure: str = ""
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+class _Measurement:
+    """One call of :func:`measure_candidates`: the state shared by its rows."""
+
+    def __init__(
+        self,
+        session: EnergySession,
+        step: StepConfig,
+        protocol: EpfProtocol,
+        runner_factory: RunnerFactory,
+    ) -> None:
+        self.session = session
+        self.step = step
+        self.protocol = protocol
+        self.runner_factory = runner_factory
+        self.clock = session.clock
+
+    def method(self, active: _Active) -> str:
+        if self.protocol.method != "auto":
+            return self.protocol.method
+        if active.meter.tick_seconds is not None and active.runner.asynchronous:
+            return ALIGNED
+        return PLAIN
+
+    def row(self, candidate: Candidate, config: StepConfig, **values: Any) -> EpfResult:
+        settings: dict[str, Any] = {
+            "model": candidate.model,
+            "policy": candidate.policy,
+            "batch": config.batch,
+            "unit": self.session.unit,
+            "source": self.session.source,
+            "mode": config.effective_mode(self.session.device),
+            "precision": config.precision,
+            "channels_last": config.channels_last,
+            "resolution": config.resolution,
+            "facts": dict(self.session.facts),
+            "energy_reason": self.session.choice.reason,
+        }
+        settings.update(values)
+        return EpfResult(**settings)
+
+    def prepare(self, candidate: Candidate, config: StepConfig, score: float) -> _Active:
+        start = self.clock.now()
+        model = candidate.build()
+        runner = self.runner_factory(model, config, self.session.device, self.clock)
+        meter = self.session.meter or ModelMeter(score, self.clock)
+        runner.start_record()
+        run_for(runner, self.clock, self.protocol.warmup_seconds, self.protocol.warmup_steps, 2)
+        runner.synchronize()
+        spans = runner.spans()
+        tail = spans[len(spans) // 2 :]
+        step_s = _median([end - begin for begin, end in tail]) if tail else 0.0
+        depth = (
+            2 if step_s <= 0 else min(64, max(2, math.ceil(self.protocol.queue_seconds / step_s)))
+        )
+        return _Active(candidate, runner, meter, depth, self.clock.now() - start)
+
+    def window(self, active: _Active) -> Window:
+        protocol = self.protocol
+        if self.method(active) == ALIGNED:
+            return measure_aligned(
+                active.runner,
+                active.meter,
+                self.clock,
+                window_seconds=protocol.window_seconds,
+                preroll_seconds=protocol.preroll_seconds,
+                max_in_flight=active.depth,
+            )
+        return measure_plain(
+            active.runner,
+            active.meter,
+            self.clock,
+            window_seconds=protocol.window_seconds,
+            preroll_seconds=protocol.preroll_seconds,
+            max_in_flight=active.depth,
+        )
+
+    def interleave(self, chunk: list[_Active]) -> None:
+        for round_index in range(self.protocol.repeats):
+            shift = round_index % len(chunk)
+            for active in chunk[shift:] + chunk[:shift]:
+                if active.failure:
+                    continue
+                start = self.clock.now()
+                if active.temperature_before_c is None:
+                    active.temperature_before_c = self.session.temperature_c()
+                try:
+                    active.windows.append(self.window(active))
+                except Exception as error:  # only out-of-memory is a row's own failure
+                    if not is_out_of_memory(error):
+                        raise
+                    active.failure = describe(error)
+                    self.release(active)
+                active.seconds += self.clock.now() - start
+                if not active.failure:
+                    active.temperature_after_c = self.session.temperature_c()
+
+    def release(self, active: _Active) -> None:
+        release = getattr(active.runner, "release", None)
+        if callable(release):
+            release()
+        free_memory(self.session.device)
+
+    def result(self, active: _Active, config: StepConfig, idle_w: float | None) -> EpfResult:
+        if active.failure:
+            return self.row(
+                active.candidate,
+                config,
+                status="oom",
+                method=self.method(active),
+                message=active.failure,
+                device_seconds=active.seconds,
+            )
+        scale = 1000.0 if active.meter.unit == JOULES else 1.0
+        epfs = [w.energy_per_frame * scale for w in active.windows]
+        ms = [w.seconds_per_frame * 1e3 for w in active.windows]
+        interval = median_interval(epfs)
+        powers = [w.power_w for w in active.windows if w.power_w is not None]
+        dynamic = None
+        if idle_w is not None:
+            dynamic = _median(
+                [(w.energy - idle_w * w.seconds) / w.frames * scale for w in active.windows]
+            )
+        return self.row(
+            active.candidate,
+            config,
+            status="ok",
+            method=active.windows[0].method,
+            epf=interval.median,
+            epf_low=interval.low,
+            epf_high=interval.high,
+            confidence=interval.confidence,
+            epf_windows=tuple(epfs),
+            spread=spread(epfs),
+            ms_per_frame=_median(ms),
+            ms_windows=tuple(ms),
+            power_w=_median(powers) if powers else None,
+            idle_power_w=idle_w,
+            dynamic_epf=dynamic,
+            device_seconds=active.seconds,
+            temperature_before_c=active.temperature_before_c,
+            temperature_after_c=active.temperature_after_c,
+        )
+
+    def group(
+        self, todo: list[tuple[Candidate, float]], config: StepConfig, idle_w: float | None
+    ) -> dict[Candidate, EpfResult]:
+        """Measure the candidates of one batch, interleaved in chunks that fit in memory."""
+        results: dict[Candidate, EpfResult] = {}
+        queue = deque(todo)
+        while queue:
+            chunk: list[_Active] = []
+            while queue:
+                candidate, score = queue[0]
+                start = self.clock.now()
+                try:
+                    active = self.prepare(candidate, config, score)
+                except GsearchError:
+                    raise
+                except Exception as error:
+                    if not is_out_of_memory(error):
+                        raise GsearchError(
+                            f"{candidate.model} {candidate.policy} at batch {config.batch}, "
+                            f"{config.resolution} px: the training step failed: {describe(error)}"
+                        ) from error
+                    free_memory(self.session.device)
+                    if chunk:
+                        break  # measure what fits, then retry this one on an empty device
+                    queue.popleft()
+                    results[candidate] = self.row(
+                        candidate,
+                        config,
+                        status="oom",
+                        method=self.protocol.method,
+                        message=describe(error),
+                        device_seconds=self.clock.now() - start,
+                    )
+                    self.session.log(
+                        f"{candidate.model} {candidate.policy} B={config.batch}: out of memory"
+                    )
+                    continue
+                queue.popleft()
+                chunk.append(active)
+            if not chunk:
+                continue
+            try:
+                self.interleave(chunk)
+            finally:
+                for active in chunk:
+                    if not active.failure:
+                        self.release(active)
+            for active in chunk:
+                results[active.candidate] = self.result(active, config, idle_w)
+                row = results[active.candidate]
+                self.session.log(_progress_line(row))
+        return results
+
+
+def _progress_line(row: EpfResult) -> str:
+    if row.status != "ok" or row.epf is None:
+        return f"{row.model} {row.policy} B={row.batch}: {row.status} {row.message}"
+    return (
+        f"{row.model} {row.policy} B={row.batch}: {row.epf:.4g} {row.unit}/frame "
+        f"[{row.epf_low:.4g}, {row.epf_high:.4g}] spread {100 * (row.spread or 0):.2f}% "
+        f"{row.ms_per_frame:.3f} ms/frame ({row.method}, {row.device_seconds:.1f} s)"
+    )
+
+
+def cache_key(
+    candidate: Candidate,
+    fingerprint: str,
+    config: StepConfig,
+    protocol: EpfProtocol,
+    session: EnergySession,
+) -> dict[str, Any]:
+    """What a cached row is valid for."""
+    return {
+        "model": candidate.model,
+        "policy": candidate.policy,
+        "architecture": fingerprint,
+        "device": identity(session.facts),
+        "step": asdict(replace(config, mode=config.effective_mode(session.device))),
+        "protocol": protocol.key(),
+        "source": session.source,
+    }
+
+
+def measure_candidates(
+    session: EnergySession,
+    candidates: Sequence[Candidate],
+    batches: Sequence[int],
+    step: StepConfig | None = None,
+    protocol: EpfProtocol | None = None,
+    *,
+    cache: EpfCache | None = None,
+    runner_factory: RunnerFactory = make_runner,
+) -> list[EpfResult]:
+    """EPF of every candidate at every batch size (rows in candidate, then batch order).
+
+    Args:
+        session: Device and meter (see :func:`open_session`).
+        candidates: Architectures to compare; measured interleaved, batch by batch.
+        batches: Batch sizes.
+        step: What a step does; its ``batch`` is replaced by each of ``batches``.
+        protocol: Windows and repeats (default :class:`EpfProtocol`).
+        cache: Where measured rows are kept; a cached row is returned without measuring.
+        runner_factory: Makes the step runner (tests pass a simulated device).
+
+    Returns:
+        One :class:`EpfResult` per (candidate, batch); out-of-memory rows have
+        ``status == "oom"``.
+    """
+    if not candidates or not batches:
+        return []
+    if len({(c.model, c.policy) for c in candidates}) != len(candidates):
+        raise GsearchError("the same model and policy is listed twice")
+    step = step or StepConfig(batch=1)
+    protocol = protocol or EpfProtocol()
+    described = {c: describe_candidate(c, step.resolution) for c in candidates}
+    results: dict[tuple[Candidate, int], EpfResult] = {}
+    work = _Measurement(session, step, protocol, runner_factory)
+    with cudnn_benchmark(step.cudnn_benchmark):
+        for batch in batches:
+            config = replace(step, batch=batch)
+            todo: list[tuple[Candidate, float]] = []
+            keys: dict[Candidate, dict[str, Any]] = {}
+            for candidate in candidates:
+                fingerprint, rows = described[candidate]
+                keys[candidate] = cache_key(candidate, fingerprint, config, protocol, session)
+                hit = cache.get(keys[candidate]) if cache is not None else None
+                if hit is not None:
+                    results[candidate, batch] = replace(EpfResult.from_dict(hit), cached=True)
+                    session.log(f"{candidate.model} {candidate.policy} B={batch}: cached")
+                    continue
+                todo.append((candidate, score_per_frame(rows, batch)))
+            if not todo:
+                continue
+            idle_w = session.idle_power_w(protocol.idle_seconds)
+            for candidate, row in work.group(todo, config, idle_w).items():
+                results[candidate, batch] = row
+                if cache is not None and row.status == "ok":
+                    cache.put(keys[candidate], row.to_dict())
+    return [results[c, b] for c in candidates for b in batches]
+
+
+def measure_epf(
+    model: str,
+    policy: str | None,
+    batch: int,
+    *,
+    session: EnergySession | None = None,
+    device: str = "auto",
+    energy: str = "auto",
+    step: StepConfig | None = None,
+    protocol: EpfProtocol | None = None,
+    cache: EpfCache | None = None,
+    num_classes: int = 1000,
+    width: float = 1.0,
+) -> EpfResult:
+    """EPF of one registered model under one policy at one batch size.
+
+    The entry point for the search: the result carries the EPF (``epf`` with
+    ``epf_low``/``epf_high``, in ``unit``), ``source``, ``ms_per_frame`` and ``facts``.
+    Pass a ``session`` to reuse one device and meter (and one idle-power reading) across
+    many calls; otherwise one is opened with ``device``/``energy`` and closed again.
+    """
+    step = replace(step or StepConfig(batch=batch), batch=batch)
+    candidate = registry_candidate(
+        model, policy, num_classes=num_classes, width=width, resolution=step.resolution
+    )
+    step = replace(step, num_classes=num_classes)
+    own = session is None
+    active = session or open_session(device, energy)
+    try:
+        return measure_candidates(active, [candidate], [batch], step, protocol, cache=cache)[0]
+    finally:
+        if own:
+            active.close()

@@ -1,0 +1,268 @@
+"""The EPF protocol end to end: on the simulated GPU (fake NVML) and for real on the CPU."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pytest
+import torch
+from fake_nvml import PowerTrace, SimRunner
+from torch import nn
+
+from gsearch.energy.cache import EpfCache
+from gsearch.energy.epf import (
+    Candidate,
+    EnergySession,
+    EpfProtocol,
+    measure_candidates,
+    open_session,
+    registry_candidate,
+)
+from gsearch.energy.meter import EnergyChoice
+from gsearch.energy.model import model_score_per_frame
+from gsearch.energy.nvml import NvmlMeter
+from gsearch.energy.steps import StepConfig, make_runner
+from gsearch.errors import GsearchError
+
+IDLE_W, BUSY_W = 120.0, 320.0
+FAST = EpfProtocol(repeats=5, window_seconds=0.5, warmup_seconds=0.5, idle_seconds=0.5)
+
+
+class Net(nn.Module):
+    """A small conv net that also says how long its step takes on the simulated GPU."""
+
+    def __init__(self, channels: int, gpu_s_per_frame: float, memory: float = 1.0) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(channels, 10)
+        self.gpu_s_per_frame = gpu_s_per_frame
+        self.memory = memory
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def _candidate(name: str, channels: int, gpu_s: float, memory: float = 1.0) -> Candidate:
+    return Candidate("net", name, lambda: Net(channels, gpu_s, memory))
+
+
+class MemoryRunner(SimRunner):
+    """A simulated runner that holds device memory until released."""
+
+    pool: ClassVar[dict[str, float]] = {"used": 0.0, "capacity": 1e9}
+    log: ClassVar[list[str]] = []
+
+    def __init__(self, device, model: Net, config: StepConfig, name: str) -> None:
+        need = model.memory * config.batch
+        if self.pool["used"] + need > self.pool["capacity"]:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.pool["used"] += need
+        self.need = need
+        self.name = name
+        super().__init__(device, model.gpu_s_per_frame * config.batch, batch=config.batch)
+
+    def start_record(self) -> None:
+        self.log.append(self.name)
+        super().start_record()
+
+    def release(self) -> None:
+        self.pool["used"] -= self.need
+
+
+@pytest.fixture
+def sim_session(sim_gpu):
+    def make(trace=None, capacity=1e9, **options):
+        options.setdefault("read_cost_s", 60e-6)
+        device, clock, _ = sim_gpu(trace or PowerTrace(idle_w=IDLE_W, busy_w=BUSY_W), **options)
+        meter = NvmlMeter(0, clock=clock, visible=None)
+        session = EnergySession(
+            torch.device("cpu"), meter, EnergyChoice("nvml", "simulated"), clock
+        )
+        MemoryRunner.pool = {"used": 0.0, "capacity": capacity}
+        MemoryRunner.log = []
+
+        def factory(model, config, torch_device, clock):
+            return MemoryRunner(device, model, config, str(model.body[0].out_channels))
+
+        return device, session, factory
+
+    return make
+
+
+def test_protocol_on_the_simulated_gpu(sim_session):
+    _device, session, factory = sim_session()
+    candidates = [_candidate("a", 4, 0.002), _candidate("b", 8, 0.0005), _candidate("c", 6, 0.03)]
+    rows = measure_candidates(
+        session, candidates, [1, 4], StepConfig(batch=1, resolution=8), FAST, runner_factory=factory
+    )
+    assert [(r.policy, r.batch) for r in rows] == [(p, b) for p in "abc" for b in (1, 4)]
+    for row, candidate in zip(rows, [c for c in candidates for _ in (1, 4)], strict=True):
+        gpu_s = {"a": 0.002, "b": 0.0005, "c": 0.03}[candidate.policy]
+        assert row.status == "ok" and row.unit == "mJ" and row.source == "nvml"
+        assert row.method == "aligned" and len(row.epf_windows) == 5
+        assert row.epf == pytest.approx(BUSY_W * gpu_s * 1e3, rel=0.01)  # mJ per frame
+        assert row.epf_low <= row.epf <= row.epf_high
+        assert row.confidence == pytest.approx(0.9375)
+        assert row.spread < 0.01
+        assert row.ms_per_frame == pytest.approx(gpu_s * 1e3, rel=0.01)
+        assert row.power_w == pytest.approx(BUSY_W, rel=0.01)
+        assert row.idle_power_w == pytest.approx(IDLE_W, rel=0.01)
+        assert row.dynamic_epf == pytest.approx((BUSY_W - IDLE_W) * gpu_s * 1e3, rel=0.02)
+        assert row.facts["gpu_name"] == "NVIDIA H200" and row.facts["driver"] == "580.159.04"
+        assert row.facts["torch"] == torch.__version__
+        assert row.temperature_before_c == 41.0 and row.temperature_after_c == 41.0
+        assert 0 < row.device_seconds < 10
+    # interleaved: after preparing a, b, c, the rounds go abc, bca, cab, abc, bca
+    windows = MemoryRunner.log[3:18]
+    assert "".join({"4": "a", "8": "b", "6": "c"}[n] for n in windows) == "abcbcacababcbca"
+
+
+def test_reference_window_agrees_with_the_aligned_protocol(sim_session):
+    _, session, factory = sim_session()
+    candidates = [_candidate("a", 4, 0.0137)]
+    step = StepConfig(batch=1, resolution=8)
+    reference = EpfProtocol.reference_protocol(warmup_seconds=0.5, idle_seconds=0.5)
+    ref = measure_candidates(session, candidates, [2], step, reference, runner_factory=factory)[0]
+    assert ref.method == "plain" and len(ref.epf_windows) == 1
+    fast = measure_candidates(session, candidates, [2], step, FAST, runner_factory=factory)[0]
+    assert ref.epf == pytest.approx(BUSY_W * 0.0137 * 1e3, rel=0.005)  # 0.1 s tick / 20 s
+    assert fast.epf == pytest.approx(ref.epf, rel=0.01)
+
+
+def test_memory_chunks_and_out_of_memory_rows(sim_session):
+    _, session, factory = sim_session(capacity=10.0)
+    candidates = [
+        _candidate("a", 4, 0.001, memory=1.0),
+        _candidate("b", 8, 0.001, memory=1.0),
+        _candidate("huge", 6, 0.001, memory=100.0),
+        _candidate("c", 5, 0.001, memory=1.0),
+    ]
+    protocol = EpfProtocol(repeats=2, window_seconds=0.3, warmup_seconds=0.2, idle_seconds=0.3)
+    rows = measure_candidates(
+        session,
+        candidates,
+        [4],
+        StepConfig(batch=1, resolution=8),
+        protocol,
+        runner_factory=factory,
+    )
+    status = {r.policy: r.status for r in rows}
+    assert status == {"a": "ok", "b": "ok", "huge": "oom", "c": "ok"}
+    oom = next(r for r in rows if r.status == "oom")
+    assert "out of memory" in oom.message and oom.epf is None
+    assert MemoryRunner.pool["used"] == 0.0  # every prepared runner was released
+    # a and b (4 + 4 of 10 units) are prepared and interleaved together; huge does not
+    # fit beside them, so they are measured and released, then huge fails alone, then c.
+    assert "".join(MemoryRunner.log) == "48" + "48" + "84" + "5" + "55"
+    assert rows[0].epf == pytest.approx(BUSY_W * 0.001 * 1e3, rel=0.01)
+
+
+def test_cpu_protocol_for_real_with_the_model_meter_and_cache(tmp_path):
+    session = open_session("cpu", "model")
+    assert session.unit == "model" and session.source == "model"
+    candidates = [
+        registry_candidate("tiny_convnet", "G=1", num_classes=10, resolution=16),
+        registry_candidate("tiny_convnet", "g=2", num_classes=10, resolution=16),
+    ]
+    step = StepConfig(batch=1, resolution=16, num_classes=10)
+    protocol = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, warmup_steps=1)
+    cache = EpfCache(tmp_path)
+    rows = measure_candidates(session, candidates, [1, 2], step, protocol, cache=cache)
+    for row in rows:
+        assert row.status == "ok" and row.unit == "model" and row.source == "model"
+        assert row.mode == "eager" and row.method == "plain" and not row.cached
+        with torch.device("meta"):
+            model = candidates[0 if row.policy == "G=1" else 1].build()
+        assert row.epf == pytest.approx(model_score_per_frame(model, 16, row.batch))
+        assert row.spread == pytest.approx(0.0, abs=1e-12)
+        assert row.power_w is None and row.dynamic_epf is None
+        assert row.ms_per_frame > 0 and row.facts["cpu_model"]
+    files = list((tmp_path / "epf").iterdir())
+    assert len(files) == 4 and all(f.suffix == ".json" for f in files)
+    assert json.loads(files[0].read_text())["row"]["unit"] == "model"
+
+    built = []
+
+    def counting(model, config, device, clock):
+        built.append(config.batch)
+        return make_runner(model, config, device, clock)
+
+    again = measure_candidates(
+        session, candidates, [1, 2], step, protocol, cache=cache, runner_factory=counting
+    )
+    assert built == [] and all(r.cached for r in again)
+    assert [r.epf for r in again] == [r.epf for r in rows]
+    measure_candidates(
+        session, candidates[:1], [3], step, protocol, cache=cache, runner_factory=counting
+    )
+    assert built == [3]  # a new batch size is measured
+
+
+def test_duplicate_candidates_are_refused():
+    session = open_session("cpu", "model")
+    twice = [registry_candidate("tiny_convnet", "G=1")] * 2
+    with pytest.raises(GsearchError, match="twice"):
+        measure_candidates(session, twice, [1])
+
+
+def test_protocol_settings_are_checked():
+    with pytest.raises(GsearchError):
+        EpfProtocol(repeats=0)
+    with pytest.raises(GsearchError):
+        EpfProtocol(method="sloppy")
+    with pytest.raises(GsearchError):
+        StepConfig(batch=1, precision="fp8")
+    assert EpfProtocol.reference_protocol().window_seconds == 20.0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_train_step_precisions_and_memory_format(precision):
+    from gsearch.energy.steps import TrainStep
+    from gsearch.models import create_model
+
+    config = StepConfig(
+        batch=2,
+        resolution=16,
+        precision=precision,
+        channels_last=True,
+        optimizer_step=True,
+        num_classes=10,
+    )
+    step = TrainStep(
+        create_model("tiny_convnet", "G=1", num_classes=10), config, torch.device("cpu")
+    )
+    before = [p.detach().clone() for p in step.model.parameters()]
+    step()
+    first = step.inputs.clone()
+    step()
+    assert step.inputs.is_contiguous(memory_format=torch.channels_last)
+    assert step.inputs.abs().sum() > 0 and not torch.equal(first, step.inputs)  # fresh data
+    assert all(p.grad is not None for p in step.model.parameters())
+    assert any(not torch.equal(b, p) for b, p in zip(before, step.model.parameters(), strict=True))
+
+
+def test_cache_ignores_foreign_and_broken_files(tmp_path):
+    cache = EpfCache(tmp_path)
+    key = {"model": "m", "batch": 1}
+    path = cache.put(key, {"epf": 1.5})
+    assert cache.get(key) == {"epf": 1.5}
+    assert cache.get({"model": "m", "batch": 2}) is None
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    path.write_text("{not json")
+    assert cache.get(key) is None
+    path.write_text(json.dumps({"key": {"model": "other"}, "row": {"epf": 9}}))
+    assert cache.get(key) is None  # a colliding file for another key is not used
+
+
+def test_out_of_memory_is_found_behind_a_capture_error():
+    from gsearch.energy.steps import is_out_of_memory
+
+    try:
+        try:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        except torch.cuda.OutOfMemoryError:
+            raise RuntimeError("operation failed due to a previous error during capture")  # noqa: B904
+    except RuntimeError as error:
+        assert is_out_of_memory(error)
+    assert not is_out_of_memory(ValueError("shapes do not match"))
