@@ -1,0 +1,104 @@
+"""Image files on disk: the dataset class shared by the ImageNet and Food-101 layouts.
+
+A corrupt file is reported by name when it is loaded. With ``skip_corrupt=True``
+every file is decoded once up front instead, and unreadable ones are left out
+and listed, so that a long training run never meets them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from gsearch.data.transforms import ImageTransform
+from gsearch.errors import GsearchError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+# What PIL raises on truncated, garbled or non-image files.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Decode one image file to RGB.
+
+    Raises:
+        GsearchError: The file cannot be read or decoded; the message names it.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except _DECODE_ERRORS as exc:
+        raise GsearchError(f"corrupt or unreadable image {path}: {_one_line(exc)}") from None
+
+
+def is_readable_image(path: Path) -> bool:
+    """Whether ``path`` decodes completely (JPEGs are decoded at 1/8 scale, which is faster)."""
+    try:
+        with Image.open(path) as image:
+            # draft() scales the DCT but still consumes every entropy-coded byte,
+            # so truncated JPEGs are still detected.
+            image.draft("RGB", (64, 64))
+            image.load()
+        return True
+    except _DECODE_ERRORS:
+        return False
+
+
+def drop_corrupt(
+    samples: Sequence[tuple[Path, int]], workers: int | None = None
+) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Decode every file once; return the readable samples and the unreadable paths.
+
+    Args:
+        samples: ``(path, label)`` pairs.
+        workers: Decoding threads; defaults to the number of CPUs (PIL releases the GIL).
+    """
+    threads = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        readable = list(pool.map(is_readable_image, (path for path, _ in samples)))
+    kept = [sample for sample, ok in zip(samples, readable, strict=True) if ok]
+    skipped = [str(path) for (path, _), ok in zip(samples, readable, strict=True) if not ok]
+    return kept, skipped
+
+
+def image_files_in(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    with os.scandir(folder) as entries:
+        files = [
+            Path(entry.path)
+            for entry in entries
+            if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS)
+        ]
+    return sorted(files)
+
+
+class ImageFileDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Images read from files, with labels known up front.
+
+    Args:
+        samples: ``(path, label)`` pairs, in a fixed order.
+        transform: PIL image to CHW float tensor.
+    """
+
+    def __init__(self, samples: Sequence[tuple[Path, int]], transform: ImageTransform) -> None:
+        self.samples = list(samples)
+        self.targets = [label for _, label in self.samples]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        return self.transform(load_rgb(path)), label

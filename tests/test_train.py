@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from gsearch.data import DatasetBundle, SubsetSpec, get_dataset
+from gsearch.errors import GsearchError
+from gsearch.models import create_model
+from gsearch.train import (
+    CHECKPOINT_NAME,
+    FULL,
+    PROXY,
+    EpochRecord,
+    Recipe,
+    evaluate,
+    get_recipe,
+    learning_rate,
+    prepare_data,
+    train,
+    train_proxy_seeds,
+    zero_init_residual,
+)
+
+FAST = PROXY.with_(name="fast", epochs=2, batch_size=32, eval_each_epoch=True)
+
+
+@pytest.fixture(scope="module")
+def digits16() -> DatasetBundle:
+    return get_dataset("digits", resolution=16)
+
+
+@pytest.fixture(scope="module")
+def small_digits() -> DatasetBundle:
+    return get_dataset(
+        "digits", resolution=16, subset=SubsetSpec(images_per_class=20, val_images_per_class=10)
+    )
+
+
+@pytest.fixture
+def imagenet_root(tmp_path: Path) -> Path:
+    """Three classes of four real 24x24 JPEGs each, in train/ and val/."""
+    for split in ("train", "val"):
+        for c, wnid in enumerate(("n01440764", "n01443537", "n01484850")):
+            folder = tmp_path / split / wnid
+            folder.mkdir(parents=True)
+            for i in range(4):
+                colour = (60 * c, 40 * i, 200 - 30 * i)
+                Image.new("RGB", (24, 24), colour).save(folder / f"{wnid}_{i}.JPEG")
+    return tmp_path
+
+
+def tiny(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return create_model("tiny_convnet", policy="G=1", num_classes=10)
+
+
+def test_full_recipe_is_the_papers() -> None:
+    assert FULL.fidelity == "full"
+    assert (FULL.lr, FULL.momentum, FULL.nesterov, FULL.weight_decay) == (0.1, 0.9, True, 4e-5)
+    assert (FULL.schedule, FULL.step_epochs, FULL.step_gamma, FULL.epochs) == ("step", 30, 0.1, 90)
+    assert PROXY.fidelity == "proxy" and PROXY.epochs == 9
+    assert (PROXY.momentum, PROXY.nesterov, PROXY.weight_decay) == (0.9, True, 4e-5)
+
+
+def test_step_schedule_divides_by_ten_every_30_epochs() -> None:
+    steps = 10
+    assert learning_rate(FULL, 0, steps) == pytest.approx(0.1)
+    assert learning_rate(FULL, 30 * steps - 1, steps) == pytest.approx(0.1)
+    assert learning_rate(FULL, 30 * steps, steps) == pytest.approx(0.01)
+    assert learning_rate(FULL, 89 * steps, steps) == pytest.approx(0.001)
+
+
+def test_warmup_then_cosine() -> None:
+    recipe = PROXY.with_(epochs=4, warmup_epochs=1.0, lr=0.2)
+    steps = 5
+    warm = [learning_rate(recipe, s, steps) for s in range(5)]
+    assert warm == pytest.approx([0.04, 0.08, 0.12, 0.16, 0.2])
+    assert learning_rate(recipe, 5, steps) == pytest.approx(0.2)
+    middle = 5 + 15 // 2
+    assert learning_rate(recipe, middle, steps) == pytest.approx(
+        0.1 * (1 + math.cos(math.pi * 7 / 15))
+    )
+    assert learning_rate(recipe, 19, steps) < 0.01
+
+
+def test_recipe_validation_names_the_field() -> None:
+    with pytest.raises(GsearchError, match="recipe 'proxy': epochs must be >= 1, got 0"):
+        PROXY.with_(epochs=0)
+    with pytest.raises(GsearchError, match="amp must be off, bf16 or fp16, got 'fp8'"):
+        PROXY.with_(amp="fp8")
+    with pytest.raises(GsearchError, match="unknown recipe 'long'"):
+        get_recipe("long")
+    with pytest.raises(GsearchError, match="bad recipe override"):
+        get_recipe("proxy", epoch=3)
+    assert get_recipe("full", batch_size=64).batch_size == 64
+
+
+def test_training_learns_digits_and_reports_metrics(digits16: DatasetBundle) -> None:
+    seen: list[EpochRecord] = []
+    metrics = train(tiny(), digits16, FAST.with_(epochs=3), quiet=True, on_epoch_end=seen.append)
+    assert metrics.top1 > 85.0
+    assert metrics.top5 >= metrics.top1
+    assert metrics.epochs == 3 and len(metrics.history) == 3 and len(seen) == 3
+    assert seen[-1].top1 == metrics.top1
+    assert metrics.seconds > 0 and metrics.images_per_second > 0
+    assert metrics.history[0].train_loss > metrics.history[-1].train_loss
+    assert metrics.resumed_from_epoch == 0 and metrics.skipped_steps == 0
+
+
+def test_evaluate_counts_top1_and_top5() -> None:
+    data = get_dataset("synthetic", num_classes=10, train_size=4, val_size=20, resolution=4)
+
+    class Fixed(nn.Module):
+        # Ranks classes by (label + 2) % 10 first: the true label is the 3rd guess.
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(x.shape[0], 10)
+
+    top1, top5, loss = evaluate(Fixed(), data)
+    assert loss == pytest.approx(math.log(10))
+    assert top5 == pytest.approx(50.0)  # all-zero logits: topk takes classes 0..4
+    assert top1 == pytest.approx(10.0)  # and top-1 is class 0: every 10th label
+
+
+def test_top5_with_fewer_than_five_classes_is_complete() -> None:
+    data = get_dataset("synthetic", num_classes=3, train_size=6, val_size=6, resolution=8)
+    model = create_model("tiny_convnet", policy="G=1", num_classes=3)
+    _, top5, _ = evaluate(model, data)
+    assert top5 == 100.0
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(
+    small_digits: DatasetBundle, tmp_path: Path
+) -> None:
+    recipe = FAST.with_(epochs=3)
+    straight = train(tiny(), small_digits, recipe, quiet=True)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(record: EpochRecord) -> None:
+        if record.epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(
+            tiny(),
+            small_digits,
+            recipe,
+            checkpoint_dir=tmp_path,
+            quiet=True,
+            on_epoch_end=kill_after_first,
+        )
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    # A fresh process would build the model from another seed: resuming must not care.
+    resumed = train(tiny(seed=99), small_digits, recipe, checkpoint_dir=tmp_path, quiet=True)
+    assert resumed.resumed_from_epoch == 1
+    assert [r.epoch for r in resumed.history] == [1, 2, 3]
+    assert resumed.top1 == straight.top1
+    assert [r.train_loss for r in resumed.history] == pytest.approx(
+        [r.train_loss for r in straight.history]
+    )
+    # Started once more, the finished run returns its stored result without training.
+    again = train(tiny(seed=5), small_digits, recipe, checkpoint_dir=tmp_path, quiet=True)
+    assert again.resumed_from_epoch == 3 and again.top1 == straight.top1
+    assert again.seconds == resumed.seconds
+
+
+def test_checkpoint_of_another_run_is_refused(small_digits: DatasetBundle, tmp_path: Path) -> None:
+    train(tiny(), small_digits, FAST.with_(epochs=1), checkpoint_dir=tmp_path, quiet=True)
+    with pytest.raises(GsearchError, match="belongs to a different run"):
+        train(
+            tiny(), small_digits, FAST.with_(epochs=1, lr=0.05), checkpoint_dir=tmp_path, quiet=True
+        )
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"garbage")
+    with pytest.raises(GsearchError, match="cannot read checkpoint"):
+        train(tiny(), small_digits, FAST.with_(epochs=1), checkpoint_dir=tmp_path, quiet=True)
+
+
+def test_checkpoint_write_is_atomic(
+    small_digits: DatasetBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = FAST.with_(epochs=2)
+    calls = {"n": 0}
+    real_save = torch.save
+
+    def save_then_die_on_second(obj: object, f: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            f.write(b"half a checkpoint")  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        real_save(obj, f)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "save", save_then_die_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), small_digits, recipe, checkpoint_dir=tmp_path, quiet=True)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+    resumed = train(tiny(), small_digits, recipe, checkpoint_dir=tmp_path, quiet=True)
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs == 2
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_autocast_and_channels_last_train(small_digits: DatasetBundle, amp: str) -> None:
+    recipe = FAST.with_(epochs=1, amp=amp, channels_last=True)
+    metrics = train(tiny(), small_digits, recipe, quiet=True)
+    assert 0.0 <= metrics.top1 <= 100.0 and math.isfinite(metrics.train_loss)
+    assert metrics.skipped_steps == 0
+
+
+def test_progress_bar_runs_when_not_quiet(
+    small_digits: DatasetBundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(tiny(), small_digits, FAST.with_(epochs=1), quiet=False)
+    assert "fast epoch 1/1" in capsys.readouterr().out
+
+
+def test_zero_init_residual_on_resnext() -> None:
+    model = create_model("resnext50", policy="g=32", num_classes=10)
+    assert zero_init_residual(model) == 16
+    assert all(
+        float(m.bn3.weight.detach().abs().sum()) == 0 for m in model.modules() if hasattr(m, "bn3")
+    )
+    assert zero_init_residual(tiny()) == 0
+
+
+def test_proxy_over_seeds_gives_median_and_spread(
+    small_digits: DatasetBundle, tmp_path: Path
+) -> None:
+    summary = train_proxy_seeds(
+        lambda: create_model("tiny_convnet", policy="G=4", num_classes=10),
+        small_digits,
+        FAST.with_(epochs=1),
+        seeds=(0, 1, 2),
+        checkpoint_dir=tmp_path,
+    )
+    assert summary.seeds == (0, 1, 2) and len(summary.runs) == 3
+    assert summary.median_top1 == sorted(summary.top1s)[1]
+    assert summary.spread_top1 == max(summary.top1s) - min(summary.top1s)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed-0", "seed-1", "seed-2"]
+
+
+def test_corrupt_image_during_training_is_one_line_naming_it(imagenet_root: Path) -> None:
+    bad = imagenet_root / "train" / "n01443537" / "n01443537_1.JPEG"
+    bad.write_bytes(bad.read_bytes()[:150])
+    data = get_dataset("imagenet", imagenet_root, resolution=16)
+    model = create_model("tiny_convnet", policy="G=1", num_classes=3)
+    for workers in (0, 1):
+        recipe = FAST.with_(epochs=1, batch_size=4, num_workers=workers)
+        with pytest.raises(GsearchError) as info:
+            train(model, data, recipe, quiet=True)
+        assert "\n" not in str(info.value)
+        assert str(info.value).startswith("corrupt or unreadable image ")
+        assert "n01443537_1.JPEG" in str(info.value)
+
+
+def test_prepare_data_applies_the_proxy_defaults(imagenet_root: Path) -> None:
+    with pytest.raises(GsearchError, match="asks for 100 classes but dataset 'imagenet' has 3"):
+        prepare_data("imagenet", PROXY, imagenet_root)
+    data = prepare_data("imagenet", PROXY.with_(subset=SubsetSpec(num_classes=2)), imagenet_root)
+    assert data.resolution == 128 and data.num_classes == 2
+    full = prepare_data("imagenet", FULL, imagenet_root)
+    assert full.resolution == 224 and full.num_classes == 3
+    assert prepare_data("digits", PROXY).resolution == 16
+    assert prepare_data("digits", FULL).resolution == 32
+
+
+def test_recipe_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        PROXY.epochs = 3  # type: ignore[misc]
+    assert isinstance(PROXY, Recipe)
