@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -103,6 +103,480 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- run
+def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> None:
+    p.add_argument(
+        "--space", required=True, help="e2gc, fggc, predicted, per_layer, paper, or a .toml path"
+    )
+    p.add_argument(
+        "--model", action="append", help="restrict to this model of the space (repeatable)"
+    )
+    p.add_argument("--dataset", help="digits (default), imagenet, food101, synthetic")
+    p.add_argument("--data-root", help="folder of a dataset on disk")
+    p.add_argument("--fidelity", help="proxy, full or ladder (default: the space's)")
+    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--sampler", help="nsga2, tpe, gp, random or grid (default: the space's)")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+    )
+    p.add_argument("--study", help="study name (default <space>-<dataset>-<fidelity>)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available)")
+    p.add_argument("--energy", default="auto", help="auto, nvml, rapl or model")
+    p.add_argument("--energy-budget", type=float, help="largest acceptable EPF (constraint)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--heartbeat", type=_positive_int, default=10, help="seconds between trial heartbeats"
+    )
+    p.add_argument(
+        "--grace",
+        type=_positive_int,
+        default=30,
+        help="seconds without heartbeat before a trial counts as dead and is retried",
+    )
+    p.add_argument(
+        "--recipe",
+        action="append",
+        type=_recipe_override,
+        metavar="KEY=VALUE",
+        help="change a field of the training recipe, e.g. epochs=1 (repeatable)",
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="search a space: Optuna study of EPF vs. top-1 vs. params",
+        description="Create or resume an Optuna study over a search space and print its "
+        "Pareto front. With no other flag: digits, MobileNet-V1, proxy fidelity, auto energy.",
+    )
+    _add_search_flags(p, space_required=True)
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="start K local worker processes on the study (default 1; with CUDA, one per GPU)",
+    )
+    p.set_defaults(func=_cmd_run)
+
+
+def _add_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="optimise a shared study (PostgreSQL) as one of many workers",
+        description="Join a study in an RDB storage and run its trials until it holds "
+        "--trials complete ones. Start one per GPU, on as many hosts as you like; the "
+        "first worker (or a `gsearch run`) fixes the study's space and settings.",
+    )
+    _add_search_flags(p, space_required=True)
+    p.set_defaults(func=_cmd_worker)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _recipe_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    for convert in (int, float):
+        try:
+            return key, convert(value)
+        except ValueError:
+            pass
+    if value in ("true", "false"):
+        return key, value == "true"
+    return key, value
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    if device == "cpu":
+        return device
+    if not device.startswith("cuda"):
+        raise GsearchError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise GsearchError(f"device {device} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def run_config_from_args(args: argparse.Namespace) -> Any:
+    """A RunConfig from the run/worker flags and the space's defaults."""
+    from gsearch.search import DEFAULT_STORAGE, RunConfig
+    from gsearch.spaces import load_space
+
+    space = load_space(args.space)
+    dataset = args.dataset or space.defaults.dataset
+    fidelity = args.fidelity or space.defaults.fidelity
+    return RunConfig(
+        space=space,
+        study=args.study or f"{space.name}-{dataset}-{fidelity}",
+        storage=args.storage or DEFAULT_STORAGE,
+        models=tuple(args.model or ()),
+        dataset=dataset,
+        data_root=args.data_root,
+        fidelity=fidelity,
+        trials=args.trials or space.defaults.trials,
+        timeout_seconds=args.timeout,
+        sampler=args.sampler or space.defaults.sampler,
+        device=_check_device(args.device or _default_device()),
+        energy=args.energy,
+        energy_budget=args.energy_budget,
+        seed=args.seed,
+        recipe_overrides=dict(args.recipe or ()),
+        heartbeat_seconds=args.heartbeat,
+        grace_seconds=args.grace,
+        quiet=args.quiet,
+    )
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from gsearch.search import run_worker
+
+    config = run_config_from_args(args)
+    try:
+        done = run_worker(config)
+    except KeyboardInterrupt:
+        err_console.print("worker interrupted: its running trial is marked failed", highlight=False)
+        return 130
+    console.print(
+        f"worker done: study {config.study!r} holds {done} complete trials", highlight=False
+    )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gsearch.search import run_search
+    from gsearch.workers import run_local_workers
+
+    config = run_config_from_args(args)
+    parallel = args.workers or (_gpu_count() if config.device.startswith("cuda") else 1)
+    if parallel > 1:
+        if config.fidelity == "ladder":
+            raise GsearchError(
+                "--workers runs proxy or full studies; run the ladder with one worker"
+            )
+        try:
+            run_local_workers(config, parallel)
+        except KeyboardInterrupt:
+            err_console.print("interrupted: finished trials are saved; run again to resume")
+            return 130
+        from gsearch.pareto import objective_names_of, pareto_front
+        from gsearch.search import load_study
+
+        study, _ = load_study(config.storage, config.study)
+        _print_front(study.study_name, pareto_front(study), objective_names_of(study))
+        return 0
+    try:
+        result = run_search(config)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: finished trials are saved in study {config.study!r}; "
+            "run the same command again to resume",
+            highlight=False,
+        )
+        return 130
+    study = result.full_study or result.study
+    _print_front(study.study_name, result.front, result.objective_names)
+    console.print(
+        f"report: gsearch report --study '{study.study_name}' --storage {config.storage}",
+        highlight=False,
+    )
+    return 0
+
+
+def _print_front(name: str, front: Sequence[Any], names: tuple[str, str, str]) -> None:
+    table = Table(title=f"Pareto front of {name} ({len(front)} trials)")
+    for column in ("trial", "model", "policy", names[0], names[1], names[2], "ms/frame"):
+        table.add_column(column, justify="left" if column in ("model", "policy") else "right")
+    for trial in sorted(front, key=lambda t: t.values[0]):
+        epf, top1, params = trial.values
+        attrs = trial.user_attrs
+        low, high = attrs.get("epf_low"), attrs.get("epf_high")
+        interval = ""
+        if low is not None and high is not None and high > low:
+            interval = f" ±{50 * (high - low) / epf:.1f}%"
+        ms = attrs.get("ms_per_frame")
+        table.add_row(
+            str(trial.number),
+            str(attrs.get("model")),
+            str(attrs.get("policy")),
+            f"{epf:.4g}{interval}",
+            f"{top1:.2f}",
+            f"{params:.3f}",
+            "" if ms is None else f"{ms:.3f}",
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------- fidelity
+def _add_fidelity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fidelity",
+        help="check on your data that the proxy ranks group settings like longer training",
+        description="Train a sample of policies with the proxy (several seeds) and with a "
+        "longer reference run, and report seed spread, proxy-vs-reference gap and the "
+        "Kendall tau of the two rankings: trust the proxy before a long search.",
+    )
+    p.add_argument("--dataset", default="digits", help="digits (default), imagenet, food101")
+    p.add_argument("--data-root", help="folder of a dataset on disk")
+    p.add_argument("--model", default="mobilenet_v1")
+    p.add_argument(
+        "--space", help="sample the policies from this space (default: 5 of the paper's)"
+    )
+    p.add_argument(
+        "--sample", type=_positive_int, default=5, help="policies to check (with --space)"
+    )
+    p.add_argument("--seeds", default="0,1,2", help="proxy seeds, comma separated")
+    p.add_argument("--reference-epochs", type=_positive_int, help="epochs of the reference run")
+    p.add_argument(
+        "--recipe",
+        action="append",
+        type=_recipe_override,
+        metavar="KEY=VALUE",
+        help="change a field of the proxy recipe under test, e.g. epochs=3 (repeatable)",
+    )
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available)")
+    p.add_argument("--checkpoints", default="studies/fidelity", help="resume folder")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_cmd_fidelity)
+
+
+def _fits(policy: Any, specs: Any) -> bool:
+    try:
+        policy.groups(specs)
+    except GsearchError:
+        return False
+    return True
+
+
+def _sample_policies(space_name: str, model: str, count: int) -> list[str]:
+    """Up to ``count`` policies spread over a space's values (random ones where continuous)."""
+    import optuna
+
+    from gsearch.spaces import load_space
+
+    space = load_space(space_name)
+    if model not in space.models:
+        raise GsearchError(f"model {model!r} is not in search space {space.name}")
+    if space.kind in ("group_size", "groups", "list"):
+        values = space.choices(model, 224)
+        step = max(1, len(values) / count)
+        picked = [values[int(i * step)] for i in range(min(count, len(values)))]
+        prefix = {"group_size": "G=", "groups": "g=", "list": ""}[space.kind]
+        return [f"{prefix}{v}" for v in picked]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    policies: list[str] = []
+    for _ in range(count):
+        trial = study.ask()
+        policies.append(str(space.suggest(trial, 224)[1]))
+        study.tell(trial, 0.0)
+    return policies
+
+
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import Progress
+
+    from gsearch.fidelity import check_fidelity, reference_recipe
+    from gsearch.train import get_recipe
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise GsearchError(
+            f"--seeds: expected integers separated by commas, got {args.seeds!r}"
+        ) from None
+    from gsearch.models import layer_specs
+    from gsearch.policy import parse_policy
+
+    specs = layer_specs(args.model)
+    if args.space:
+        policies = _sample_policies(args.space, args.model, args.sample)
+    else:
+        # Five of the paper's variants, those that fit this model.
+        paper = ("G=1", "G=8", "G=32", "g=2", "g=32", "g=16", "g=8")
+        policies = [p for p in paper if _fits(parse_policy(p), specs)][:5]
+    for text in policies:
+        parse_policy(text).groups(specs)  # fail now, not after hours of training
+    proxy = get_recipe("proxy", **dict(args.recipe or ()))
+    reference = reference_recipe(proxy, args.reference_epochs) if args.reference_epochs else None
+    with Progress(console=err_console, disable=args.format == "json") as progress:
+        task = progress.add_task("proxy and reference runs", total=len(policies) * (len(seeds) + 1))
+        report = check_fidelity(
+            args.dataset,
+            args.data_root,
+            args.model,
+            policies,
+            device=_check_device(args.device or _default_device()),
+            proxy=proxy,
+            reference=reference,
+            seeds=seeds,
+            checkpoint_dir=args.checkpoints,
+            on_run=lambda *_: progress.advance(task),
+        )
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return 0
+    table = Table(
+        title=f"proxy vs. {report.reference.epochs}-epoch reference: {args.model} on {args.dataset}"
+    )
+    for column in ("policy", "proxy top-1 per seed", "median", "spread", "reference", "gap",
+                   "proxy s", "reference s"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for row in report.rows:
+        table.add_row(
+            row.policy,
+            " ".join(f"{t:.1f}" for t in row.proxy_top1s),
+            f"{row.proxy_median_top1:.1f}",
+            f"{row.proxy_spread_top1:.1f}",
+            f"{row.reference_top1:.1f}",
+            f"{row.gap_top1:+.1f}",
+            f"{row.proxy_seconds:.0f}",
+            f"{row.reference_seconds:.0f}",
+        )
+    console.print(table)
+    tau = "undefined" if report.kendall_tau is None else f"{report.kendall_tau:.2f}"
+    note = (
+        ""
+        if report.tau_meaningful
+        else (
+            f" (not meaningful: the reference spread, {report.reference_spread_top1:.2f} "
+            f"points, is within one validation image, {report.one_image_points:.2f} points)"
+        )
+    )
+    console.print(
+        f"Kendall tau {tau}{note}; worst seed spread {report.max_seed_spread:.1f} points; "
+        f"worst gap {report.max_abs_gap:.1f} points; "
+        f"proxy cost {report.cost_ratio:.2f} x reference",
+        highlight=False,
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- report and dashboard
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write the Pareto front and all trials: csv, json, md, html, png"
+    )
+    p.add_argument("--study", help="study name (default: the only study in the storage)")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+    )
+    p.add_argument("--out", help="output folder (default studies/reports/<study>)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gsearch.report import write_report
+    from gsearch.search import DEFAULT_STORAGE, load_study
+
+    study, facts = load_study(args.storage or DEFAULT_STORAGE, args.study)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study.study_name)
+    out = args.out or f"studies/reports/{safe}"
+    files = write_report(study, out, facts)
+    console.print(
+        f"{files.trials} trials, {files.front_size} on the Pareto front -> {files.folder}/ "
+        f"({', '.join(p.name for p in files.files)})",
+        highlight=False,
+    )
+    return 0
+
+
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="open optuna-dashboard on the same storage")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_positive_int, default=8080)
+    p.set_defaults(func=_cmd_dashboard)
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from gsearch.search import DEFAULT_STORAGE
+    from gsearch.storage import open_storage
+
+    storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None)
+    console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C stops)")
+    run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+# ---------------------------------------------------------------- profile
+def _add_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="measure energy per frame (EPF) of model variants on this device",
+        description="EPF of one training step (forward, loss, backward) per frame, with a "
+        "order-statistic interval over interleaved repeats, ms per frame, power and dynamic EPF. "
+        "Results are cached under --cache-dir.",
+    )
+    p.add_argument("--model", default="mobilenet_v1", help="model name (default mobilenet_v1)")
+    p.add_argument("--policy", action="append", metavar="P", help="G=8, g=32, ...; repeatable")
+    p.add_argument("--batch", default="1", help="batch sizes, comma separated (default 1)")
+    p.add_argument(
+        "--paper", action="store_true", help="the paper's 11 variants, with its P100/P4000 EPF"
+    )
+    p.add_argument("--device", default="auto", help="cuda:N, cpu or auto (default)")
+    p.add_argument("--energy", choices=("auto", "nvml", "rapl", "model"), default="auto")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="windows per row")
+    p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument("--eager", action="store_true", help="eager steps instead of a CUDA graph")
+    p.add_argument("--reference", action="store_true", help="one 20 s window per row")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--window", type=float, default=None, help="window length, seconds")
+    p.add_argument("--warmup", type=float, default=None, help="warm-up per variant, seconds")
+    p.add_argument("--cache-dir", default="studies/cache", help="cache folder")
+    p.add_argument("--no-cache", action="store_true", help="measure even if cached")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=_cmd_profile)
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from gsearch.energy.profile import parse_batches, profile, render_table, to_csv, to_json
+
+    report = profile(
+        args.model,
+        args.policy,
+        parse_batches(args.batch),
+        paper=args.paper,
+        device=args.device,
+        energy=args.energy,
+        repeats=args.repeats,
+        resolution=args.resolution,
+        eager=args.eager,
+        reference=args.reference,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        window_seconds=args.window,
+        warmup_seconds=args.warmup,
+        cache_dir=None if args.no_cache else args.cache_dir,
+        log=lambda line: err_console.print(line, highlight=False),
+    )
+    if args.format == "json":
+        print(to_json(report))
+    elif args.format == "csv":
+        print(to_csv(report), end="")
+    else:
+        console.print(render_table(report))
+    return 0
+
+
 # ---------------------------------------------------------------- parser and entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -113,13 +587,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gsearch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_table,):
+    for add in (
+        _add_run,
+        _add_worker,
+        _add_fidelity,
+        _add_report,
+        _add_dashboard,
+        _add_table,
+        _add_profile,
+    ):
         add(sub)
     return parser
 
 
+def _quiet_optuna() -> None:
+    """Our own progress display replaces Optuna's per-trial log lines and warnings."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input or unavailable resource)."""
+    _quiet_optuna()
     try:
         args = build_parser().parse_args(argv)
         func: Command = args.func

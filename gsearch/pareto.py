@@ -77,8 +77,16 @@ def feasible(trial: FrozenTrial) -> bool:
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """The feasible, complete trials that no other such trial dominates, by number."""
-    trials = [t for t in finished(study) if feasible(t) and t.values is not None]
+    """The feasible, complete trials that no other such trial dominates, by number.
+
+    A trial that reused an earlier trial's result (the same architecture suggested
+    again) is that trial, not a second point: only the original stands on the front.
+    """
+    trials = [
+        t
+        for t in finished(study)
+        if feasible(t) and t.values is not None and "reused_from" not in t.user_attrs
+    ]
     points = [to_minimise(t.values, MAXIMISE) for t in trials]
     return sorted((trials[i] for i in non_dominated(points)), key=lambda t: t.number)
 

@@ -7,6 +7,7 @@ RetryHeartbeatStaleTrialCallback instead of staying RUNNING forever.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import warnings
@@ -114,13 +115,49 @@ def _redact(url: str) -> str:
     return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
 
 
-# Seconds to wait before each retry when the storage stops answering mid-run (~1 minute).
+# Seconds to wait before each retry when the storage stops answering mid-run (~1 minute);
+# GSEARCH_STORAGE_RETRY_SECONDS="1,2,4" sets another schedule.
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+def retry_delays() -> tuple[float, ...]:
+    """The retry schedule: GSEARCH_STORAGE_RETRY_SECONDS or :data:`RETRY_DELAYS_SECONDS`."""
+    text = os.environ.get("GSEARCH_STORAGE_RETRY_SECONDS")
+    if not text:
+        return RETRY_DELAYS_SECONDS
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise GsearchError(
+            f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: expected seconds separated by commas"
+        ) from None
+    if any(d < 0 for d in delays):
+        raise GsearchError(f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: delays must be >= 0")
+    return delays
+
+
+CONNECTION_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def _connection_error(error: BaseException) -> BaseException | None:
+    """The lost-connection error behind ``error``, if any.
+
+    Optuna may raise another exception while cleaning up after a failed write (its
+    ``finally`` blocks touch the storage too), so the chain is searched.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CONNECTION_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def with_storage_retries(
     call: Callable[[], T],
-    delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+    delays: Sequence[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``call()``, retried with backoff while the storage is unreachable, then one clear error.
@@ -129,10 +166,14 @@ def with_storage_retries(
     RUNNING in the storage; its heartbeat stops, so once the storage is back it is
     marked failed and retried: nothing half-written is kept.
     """
+    delays = retry_delays() if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
             return call()
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+        except Exception as raised:
+            error = _connection_error(raised)
+            if error is None:
+                raise
             if attempt == len(delays):
                 reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
                 raise GsearchError(

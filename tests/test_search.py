@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from gsearch.errors import GsearchError
+from gsearch.pareto import MAXIMISE, non_dominated, pareto_front, to_minimise
+from gsearch.search import ATTR_PREFIX, RunConfig, TrialRunner, load_study, run_search
+from gsearch.spaces import load_space
+
+SPACE = """
+description = "tiny test space"
+models = ["tiny_convnet"]
+epf_batch_sizes = [4, 8]
+[policy]
+kind = "group_size"
+values = [1, 2, 4, 8]
+[defaults]
+dataset = "synthetic"
+sampler = "grid"
+trials = 4
+"""
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the EPF cache and checkpoints stay in the test's folder
+
+
+def config(tmp_path: Path, **changes: Any) -> RunConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "tiny.toml"
+    if not path.exists():
+        path.write_text(changes.pop("space_text", SPACE))
+    settings: dict[str, Any] = {
+        "space": load_space(str(path)),
+        "study": "t",
+        "storage": f"sqlite:///{tmp_path}/s.db",
+        "dataset": "synthetic",
+        "trials": 4,
+        "sampler": "grid",
+        "energy": "model",
+        "checkpoint_root": tmp_path / "ckpt",
+        "recipe_overrides": {"epochs": 1, "batch_size": 32},
+        "quiet": True,
+    }
+    settings.update(changes)
+    return RunConfig(**settings)
+
+
+def test_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
+    result = run_search(config(tmp_path))
+    study = result.study
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 4
+    assert sorted(t.user_attrs["policy"] for t in trials) == ["G=1", "G=2", "G=4", "G=8"]
+    assert study.metric_names == ["epf_model", "top1", "params_m"]
+    for trial in trials:
+        attrs = trial.user_attrs
+        for key in ("model", "policy", "macs", "ms_per_frame", "epf_low", "epf_high",
+                    "energy_source", "fidelity", "dataset", "device_facts", "epf_b4", "epf_b8"):  # fmt: skip
+            assert attrs.get(key) is not None, key
+        assert attrs["energy_source"] == "model" and attrs["epf_unit"] == "model"
+        assert trial.values[0] == attrs["epf_b4"]  # the first batch size is the objective
+        assert attrs["epf_b8"] < attrs["epf_b4"]  # weights are reused across a bigger batch
+    # Bigger groups, more params and MACs: the params objective follows the policy.
+    by_policy = {t.user_attrs["policy"]: t for t in trials}
+    assert by_policy["G=8"].values[2] > by_policy["G=1"].values[2]
+    points = [to_minimise(t.values, MAXIMISE) for t in trials]
+    assert {trials[i].number for i in non_dominated(points)} == {t.number for t in result.front}
+    _, facts = load_study(f"sqlite:///{tmp_path}/s.db", "t")
+    assert facts["energy_source"] == "model" and facts["fidelity"] == "proxy"
+    assert facts["dataset"] == "synthetic" and facts["space"] == "tiny"
+
+
+def test_end_to_end_on_digits(tmp_path: Path) -> None:
+    result = run_search(config(tmp_path, dataset="digits", trials=2, sampler="random"))
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 2
+    assert all(t.user_attrs["dataset"] == "digits" and 0 <= t.values[1] <= 100 for t in trials)
+
+
+def test_repeated_suggestion_reuses_the_earlier_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    original = TrialRunner._train
+
+    def counting(self: TrialRunner, *args: Any) -> float:
+        calls.append(args[1])
+        return original(self, *args)
+
+    monkeypatch.setattr(TrialRunner, "_train", counting)
+    space = SPACE.replace("[1, 2, 4, 8]", "[2]")
+    result = run_search(config(tmp_path, space_text=space, trials=3, sampler="random"))
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 3 and len(calls) == 1
+    assert [t.user_attrs.get("reused_from") for t in trials] == [None, 0, 0]
+    assert len({tuple(t.values) for t in trials}) == 1
+    assert [t.number for t in result.front] == [0]  # a reused copy is not a second point
+
+
+def test_a_run_with_another_energy_source_or_fidelity_is_refused(tmp_path: Path) -> None:
+    run_search(config(tmp_path, trials=1))
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/s.db")
+    study_id = storage.get_study_id_from_name("t")
+    storage.set_study_system_attr(study_id, ATTR_PREFIX + "energy_source", "nvml")
+    with pytest.raises(
+        GsearchError, match="holds trials with energy_source 'nvml'; this run's .* 'model'"
+    ):
+        run_search(config(tmp_path, trials=2))
+    with pytest.raises(GsearchError, match="fidelity 'proxy'.*'full'.*not comparable"):
+        storage.set_study_system_attr(study_id, ATTR_PREFIX + "energy_source", "model")
+        run_search(config(tmp_path, trials=2, fidelity="full"))
+
+
+def test_interrupted_run_resumes_without_losing_a_finished_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = TrialRunner._train
+    calls = []
+
+    def interrupt_second(self: TrialRunner, *args: Any) -> float:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(TrialRunner, "_train", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config(tmp_path))
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path}/s.db")
+    first = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(first) == 1
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    monkeypatch.setattr(TrialRunner, "_train", original)
+    result = run_search(config(tmp_path))
+    done = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 4
+    assert done[0].number == first[0].number and done[0].values == first[0].values
+    assert sorted(t.user_attrs["policy"] for t in done) == ["G=1", "G=2", "G=4", "G=8"]
+
+
+def test_energy_budget_records_but_never_trains_infeasible_trials(tmp_path: Path) -> None:
+    probe = run_search(config(tmp_path / "probe", trials=4))
+    epfs = sorted(t.values[0] for t in probe.study.get_trials(states=(TrialState.COMPLETE,)))
+    budget = (epfs[1] + epfs[2]) / 2  # two policies fit, two do not
+    result = run_search(config(tmp_path, energy_budget=budget))
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    infeasible = [t for t in trials if t.user_attrs["constraint"][0] > 0]
+    assert len(infeasible) == 2
+    assert all(t.user_attrs["trained"] is False and t.values[1] == 0.0 for t in infeasible)
+    assert all("train_seconds" not in t.user_attrs for t in infeasible)
+    assert not {t.number for t in infeasible} & {t.number for t in pareto_front(result.study)}
+
+
+def test_ladder_promotes_the_proxy_front_to_full_fidelity(tmp_path: Path) -> None:
+    result = run_search(config(tmp_path, fidelity="ladder"))
+    assert result.full_study is not None
+    assert result.full_study.study_name == "t/full"
+    proxy_front = {t.user_attrs["policy"] for t in pareto_front(result.study)}
+    full_trials = result.full_study.get_trials(states=(TrialState.COMPLETE,))
+    promoted = {t.user_attrs["policy"] for t in full_trials}
+    assert proxy_front <= promoted
+    assert all(t.user_attrs["fidelity"] == "full" for t in full_trials)
+    assert all("promoted_from" in t.user_attrs for t in full_trials)
+
+
+def test_bad_run_settings_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(GsearchError, match="--trials must be a positive integer, got -3"):
+        config(tmp_path, trials=-3)
+    with pytest.raises(GsearchError, match="unknown sampler 'cmaes'; allowed: nsga2, tpe"):
+        config(tmp_path, sampler="cmaes")
+    with pytest.raises(GsearchError, match="model 'resnext50' is not in search space tiny"):
+        config(tmp_path, models=("resnext50",))
