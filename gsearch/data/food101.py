@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 from gsearch.data.bundle import DatasetBundle
-from gsearch.data.images import ImageFileDataset, drop_corrupt
-from gsearch.data.transforms import train_transform, val_transform
+from gsearch.data.images import image_file_bundle
 from gsearch.errors import GsearchError
 
 LAYOUT = (
@@ -79,17 +78,6 @@ def load_food101(
             raise GsearchError(f"missing folder {folder}; expected {LAYOUT}")
     classes, train_samples = _read_split(base / "meta", base / "images", "train", None)
     _, val_samples = _read_split(base / "meta", base / "images", "test", classes)
-    skipped: list[str] = []
-    if skip_corrupt:
-        train_samples, skipped_train = drop_corrupt(train_samples)
-        val_samples, skipped_val = drop_corrupt(val_samples)
-        skipped = skipped_train + skipped_val
-    return DatasetBundle(
-        name="food101",
-        train=ImageFileDataset(train_samples, train_transform(resolution)),
-        val=ImageFileDataset(val_samples, val_transform(resolution)),
-        num_classes=len(classes),
-        class_names=tuple(classes),
-        resolution=resolution,
-        skipped_files=tuple(skipped),
+    return image_file_bundle(
+        "food101", classes, train_samples, val_samples, resolution, skip_corrupt
     )

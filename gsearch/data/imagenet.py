@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 from gsearch.data.bundle import DatasetBundle
-from gsearch.data.images import IMAGE_EXTENSIONS, ImageFileDataset, drop_corrupt, image_files_in
-from gsearch.data.transforms import train_transform, val_transform
+from gsearch.data.images import IMAGE_EXTENSIONS, image_file_bundle, image_files_in
 from gsearch.errors import GsearchError
 
 LAYOUT = "ROOT/train/<wnid>/*.JPEG and ROOT/val/<wnid>/*.JPEG (ImageFolder layout)"
@@ -102,17 +101,6 @@ def load_imagenet(
         raise GsearchError(f"data root {base} does not exist; expected {LAYOUT}")
     classes, train_samples = scan_image_folder(base / "train")
     _, val_samples = scan_image_folder(base / "val", classes)
-    skipped: list[str] = []
-    if skip_corrupt:
-        train_samples, skipped_train = drop_corrupt(train_samples)
-        val_samples, skipped_val = drop_corrupt(val_samples)
-        skipped = skipped_train + skipped_val
-    return DatasetBundle(
-        name="imagenet",
-        train=ImageFileDataset(train_samples, train_transform(resolution)),
-        val=ImageFileDataset(val_samples, val_transform(resolution)),
-        num_classes=len(classes),
-        class_names=tuple(classes),
-        resolution=resolution,
-        skipped_files=tuple(skipped),
+    return image_file_bundle(
+        "imagenet", classes, train_samples, val_samples, resolution, skip_corrupt
     )

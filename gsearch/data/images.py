@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gsearch.data.transforms import ImageTransform
+from gsearch.data.bundle import DatasetBundle
+from gsearch.data.transforms import ImageTransform, train_transform, val_transform
 from gsearch.errors import GsearchError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -102,3 +103,32 @@ class ImageFileDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
         return self.transform(load_rgb(path)), label
+
+
+def image_file_bundle(
+    name: str,
+    classes: Sequence[str],
+    train_samples: Sequence[tuple[Path, int]],
+    val_samples: Sequence[tuple[Path, int]],
+    resolution: int,
+    skip_corrupt: bool,
+) -> DatasetBundle:
+    """Train/val splits of image files with the paper's transforms.
+
+    With ``skip_corrupt`` every file is decoded once and unreadable ones are left out
+    (listed in ``skipped_files``); otherwise a corrupt image raises when it is loaded.
+    """
+    skipped: list[str] = []
+    if skip_corrupt:
+        train_samples, skipped_train = drop_corrupt(train_samples)
+        val_samples, skipped_val = drop_corrupt(val_samples)
+        skipped = skipped_train + skipped_val
+    return DatasetBundle(
+        name=name,
+        train=ImageFileDataset(list(train_samples), train_transform(resolution)),
+        val=ImageFileDataset(list(val_samples), val_transform(resolution)),
+        num_classes=len(classes),
+        class_names=tuple(classes),
+        resolution=resolution,
+        skipped_files=tuple(skipped),
+    )
