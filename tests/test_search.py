@@ -4,9 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+from gsearch.cli import main
 from gsearch.errors import GsearchError
 from gsearch.pareto import MAXIMISE, non_dominated, pareto_front, to_minimise
 from gsearch.search import ATTR_PREFIX, RunConfig, TrialRunner, load_study, run_search
@@ -75,6 +77,12 @@ def test_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
     _, facts = load_study(f"sqlite:///{tmp_path}/s.db", "t")
     assert facts["energy_source"] == "model" and facts["fidelity"] == "proxy"
     assert facts["dataset"] == "synthetic" and facts["space"] == "tiny"
+    # The report of a real study holds exactly its front.
+    assert main(["report", "--study", "t", "--storage", f"sqlite:///{tmp_path}/s.db",
+                 "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+    front = pd.read_csv(tmp_path / "report" / "pareto.csv")
+    assert set(front["number"]) == {t.number for t in result.front}
+    assert set(front["unit"]) == {"model"}
 
 
 def test_end_to_end_on_digits(tmp_path: Path) -> None:
