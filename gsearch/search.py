@@ -50,6 +50,7 @@ from gsearch.models import create_model
 from gsearch.models._registry import resolve_groups
 from gsearch.pareto import (
     MAXIMISE,
+    dominates,
     feasible,
     finished,
     front_hypervolume,
@@ -477,10 +478,7 @@ def ladder_promotions(
             continue
         epf, top1, params = trial.values
         lifted = to_minimise((epf, top1 + margin, params), MAXIMISE)
-        if not any(
-            all(f <= x for f, x in zip(front, lifted, strict=True)) and front != lifted
-            for front in front_points
-        ):
+        if not any(dominates(front, lifted) for front in front_points):
             promoted.append(trial)
     return promoted
 
