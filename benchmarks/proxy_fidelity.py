@@ -32,9 +32,8 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from gsearch.fidelity import FidelityReport, check_fidelity
+from gsearch.fidelity import FidelityReport, check_fidelity, fidelity_table
 from gsearch.models import create_model
 from gsearch.train import PROXY, Recipe, TrainMetrics, prepare_data, train
 
@@ -245,20 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             args.dataset, args.model, policy, proxy, reference, args.cost_repeats
         )
     write_results(report, args.out, meta, cost)
-    table = Table(title=f"proxy fidelity: {args.model} on {args.dataset}")
-    for column in ("variant", "median", "spread", "ref", "gap", "proxy s", "ref s"):
-        table.add_column(column, justify="right")
-    for row in report.rows:
-        table.add_row(
-            row.policy,
-            f"{row.proxy_median_top1:.1f}",
-            f"{row.proxy_spread_top1:.1f}",
-            f"{row.reference_top1:.1f}",
-            f"{row.gap_top1:+.1f}",
-            f"{row.proxy_seconds:.0f}",
-            f"{row.reference_seconds:.0f}",
-        )
-    Console().print(table)
+    Console().print(fidelity_table(report))
     print((args.out / "fidelity.md").read_text())
     return 0
 

@@ -389,7 +389,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
-    from gsearch.fidelity import check_fidelity, reference_recipe
+    from gsearch.fidelity import check_fidelity, fidelity_table, reference_recipe
     from gsearch.train import get_recipe
 
     try:
@@ -429,24 +429,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return 0
-    table = Table(
-        title=f"proxy vs. {report.reference.epochs}-epoch reference: {args.model} on {args.dataset}"
-    )
-    for column in ("policy", "proxy top-1 per seed", "median", "spread", "reference", "gap",
-                   "proxy s", "reference s"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "policy" else "right")
-    for row in report.rows:
-        table.add_row(
-            row.policy,
-            " ".join(f"{t:.1f}" for t in row.proxy_top1s),
-            f"{row.proxy_median_top1:.1f}",
-            f"{row.proxy_spread_top1:.1f}",
-            f"{row.reference_top1:.1f}",
-            f"{row.gap_top1:+.1f}",
-            f"{row.proxy_seconds:.0f}",
-            f"{row.reference_seconds:.0f}",
-        )
-    console.print(table)
+    console.print(fidelity_table(report))
     tau = "undefined" if report.kendall_tau is None else f"{report.kendall_tau:.2f}"
     note = (
         ""

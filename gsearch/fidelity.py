@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.table import Table
 
 from gsearch.data import DatasetBundle
+from gsearch.energy import stats
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
 from gsearch.train import PROXY, Recipe, TrainMetrics, prepare_data, train, train_proxy_seeds
@@ -49,21 +51,10 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     """
     if len(x) != len(y):
         raise ValueError("kendall_tau needs two lists of equal length")
-    concordant = discordant = tied_x = tied_y = 0
-    n = len(x)
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx = (x[i] > x[j]) - (x[i] < x[j])
-            dy = (y[i] > y[j]) - (y[i] < y[j])
-            tied_x += dx == 0
-            tied_y += dy == 0
-            concordant += dx * dy > 0
-            discordant += dx * dy < 0
-    pairs = n * (n - 1) // 2
-    denominator = math.sqrt((pairs - tied_x) * (pairs - tied_y))
-    if denominator == 0:
+    if len(x) < 2:
         return None
-    return (concordant - discordant) / denominator
+    tau = stats.kendall_tau(x, y)
+    return None if math.isnan(tau) else tau
 
 
 @dataclass(frozen=True)
@@ -300,3 +291,27 @@ def recipe_tag(recipe: Recipe) -> str:
 
 def _safe(policy: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in policy)
+
+
+def fidelity_table(report: FidelityReport) -> Table:
+    """The report as a rich table: one row per policy, proxy against reference."""
+    table = Table(
+        title=f"proxy vs. {report.reference.epochs}-epoch reference: "
+        f"{report.model} on {report.dataset}"
+    )
+    columns = ("policy", "proxy top-1 per seed", "median", "spread", "reference", "gap",
+               "proxy s", "reference s")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for row in report.rows:
+        table.add_row(
+            row.policy,
+            " ".join(f"{t:.1f}" for t in row.proxy_top1s),
+            f"{row.proxy_median_top1:.1f}",
+            f"{row.proxy_spread_top1:.1f}",
+            f"{row.reference_top1:.1f}",
+            f"{row.gap_top1:+.1f}",
+            f"{row.proxy_seconds:.0f}",
+            f"{row.reference_seconds:.0f}",
+        )
+    return table
