@@ -113,6 +113,11 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
     )
     p.add_argument("--dataset", help="digits (default), imagenet, food101, synthetic")
     p.add_argument("--data-root", help="folder of a dataset on disk")
+    p.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="leave out (and count) unreadable images instead of stopping at the first",
+    )
     p.add_argument("--fidelity", help="proxy, full or ladder (default: the space's)")
     p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
@@ -234,6 +239,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         energy_budget=args.energy_budget,
         seed=args.seed,
         recipe_overrides=dict(args.recipe or ()),
+        skip_corrupt=args.skip_corrupt,
         heartbeat_seconds=args.heartbeat,
         grace_seconds=args.grace,
         quiet=args.quiet,

@@ -101,6 +101,8 @@ class RunConfig:
         seed: Seed of the sampler and of training.
         checkpoint_root: Folder for per-architecture training checkpoints.
         recipe_overrides: Fields of the training recipe to change (tests, smoke runs).
+        skip_corrupt: Leave out unreadable images of a dataset on disk (counted) instead
+            of failing on the first one.
         heartbeat_seconds: Interval of a running trial's heartbeat in the storage.
         grace_seconds: Silence after which a trial's worker counts as dead (trial retried).
         quiet: No progress display.
@@ -122,6 +124,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_root: Path = Path("studies/checkpoints")
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    skip_corrupt: bool = False
     heartbeat_seconds: int = HEARTBEAT_INTERVAL_SECONDS
     grace_seconds: int = GRACE_PERIOD_SECONDS
     quiet: bool = False
@@ -563,7 +566,13 @@ def run_trials(
 
 def prepare_run(config: RunConfig, fidelity: str) -> tuple[DatasetBundle, Recipe]:
     recipe = get_recipe(fidelity, seed=config.seed, **config.recipe_overrides)
-    data = prepare_data(config.dataset, recipe, config.data_root)
+    data = prepare_data(config.dataset, recipe, config.data_root, skip_corrupt=config.skip_corrupt)
+    if data.skipped_files and not config.quiet:
+        Console(stderr=True).print(
+            f"skipped {len(data.skipped_files)} unreadable images of {config.dataset}, "
+            f"e.g. {data.skipped_files[0]}",
+            highlight=False,
+        )
     return data, recipe
 
 

@@ -50,6 +50,8 @@ def worker_command(config: RunConfig, device: str, seed: int) -> list[str]:
         command += ["--model", model]
     if config.data_root:
         command += ["--data-root", config.data_root]
+    if config.skip_corrupt:
+        command.append("--skip-corrupt")
     if config.timeout_seconds is not None:
         command += ["--timeout", str(config.timeout_seconds)]
     if config.energy_budget is not None:

@@ -202,3 +202,33 @@ def test_ladder_promotes_ties_within_the_fronts_seed_spread() -> None:
     beaten = trial(3, [10.0, 92.0, 3.0], 0.2)  # 3 points below: dominated for real
     promoted = ladder_promotions(front, [*front, tie, beaten])
     assert [t.number for t in promoted] == [0, 1, 2]
+
+
+def _jpeg(path: Path, seed: int) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(path, "JPEG")
+
+
+def test_full_fidelity_on_an_imagenet_folder_with_a_corrupt_image(tmp_path: Path) -> None:
+    root = tmp_path / "imagenet"
+    for c, wnid in enumerate(("n01", "n02")):
+        for i in range(6):
+            _jpeg(root / "train" / wnid / f"{i}.JPEG", 10 * c + i)
+        for i in range(2):
+            _jpeg(root / "val" / wnid / f"v{i}.JPEG", 100 + 10 * c + i)
+    (root / "train" / "n01" / "broken.JPEG").write_bytes(b"not a jpeg")
+    overrides = {"epochs": 1, "batch_size": 4, "resolution": 32}
+    common = {"dataset": "imagenet", "data_root": str(root), "fidelity": "full", "trials": 2,
+              "sampler": "random", "recipe_overrides": overrides}  # fmt: skip
+    with pytest.raises(GsearchError, match="broken.JPEG"):
+        run_search(config(tmp_path / "strict", **common))
+    result = run_search(config(tmp_path / "lenient", skip_corrupt=True, **common))
+    trials = result.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 2
+    assert all(
+        t.user_attrs["dataset"] == "imagenet" and t.user_attrs["fidelity"] == "full" for t in trials
+    )
