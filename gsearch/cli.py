@@ -590,12 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_optuna() -> None:
-    """Our own progress display replaces Optuna's per-trial log lines and warnings."""
+    """Our progress display and one-line errors replace Optuna's log lines and warnings."""
     import warnings
 
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
