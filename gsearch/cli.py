@@ -358,14 +358,6 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_fidelity)
 
 
-def _fits(policy: Any, specs: Any) -> bool:
-    try:
-        policy.groups(specs)
-    except GsearchError:
-        return False
-    return True
-
-
 def _sample_policies(space_name: str, model: str, count: int) -> list[str]:
     """Up to ``count`` policies spread over a space's values (random ones where continuous)."""
     import optuna
@@ -405,7 +397,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
             f"--seeds: expected integers separated by commas, got {args.seeds!r}"
         ) from None
     from gsearch.models import layer_specs
-    from gsearch.policy import parse_policy
+    from gsearch.policy import fits, parse_policy
 
     specs = layer_specs(args.model)
     if args.space:
@@ -413,7 +405,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     else:
         # Five of the paper's variants, those that fit this model.
         paper = ("G=1", "G=8", "G=32", "g=2", "g=32", "g=16", "g=8")
-        policies = [p for p in paper if _fits(parse_policy(p), specs)][:5]
+        policies = [p for p in paper if fits(parse_policy(p), specs)][:5]
     for text in policies:
         parse_policy(text).groups(specs)  # fail now, not after hours of training
     proxy = get_recipe("proxy", **dict(args.recipe or ()))
@@ -468,12 +460,12 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from gsearch.paths import safe_name
     from gsearch.report import write_report
     from gsearch.search import DEFAULT_STORAGE, load_study
 
     study, facts = load_study(args.storage or DEFAULT_STORAGE, args.study)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study.study_name)
-    out = args.out or f"studies/reports/{safe}"
+    out = args.out or f"studies/reports/{safe_name(study.study_name)}"
     files = write_report(study, out, facts)
     console.print(
         f"{files.trials} trials, {files.front_size} on the Pareto front -> {files.folder}/ "

@@ -26,6 +26,7 @@ from gsearch.data import DatasetBundle
 from gsearch.energy import stats
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
+from gsearch.paths import safe_name
 from gsearch.train import PROXY, Recipe, TrainMetrics, prepare_data, train, train_proxy_seeds
 
 REFERENCE_EPOCHS = 30
@@ -195,7 +196,7 @@ def check_fidelity(
     reference_data = _reuse_if_same(proxy_data, dataset, proxy, reference, data_root, skip_corrupt)
     rows = []
     for policy in policies:
-        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / _safe(policy)
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / safe_name(policy)
 
         def build(policy: str = policy, data: DatasetBundle = proxy_data) -> torch.nn.Module:
             return create_model(model, policy=policy, num_classes=data.num_classes)
@@ -286,11 +287,7 @@ def _reuse_if_same(
 def recipe_tag(recipe: Recipe) -> str:
     """Short stable name of a recipe's settings: checkpoints of different recipes never mix."""
     blob = json.dumps(asdict(recipe), sort_keys=True, default=str)
-    return f"{_safe(recipe.name)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
-
-
-def _safe(policy: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in policy)
+    return f"{safe_name(recipe.name)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def fidelity_table(report: FidelityReport) -> Table:

@@ -77,18 +77,26 @@ def feasible(trial: FrozenTrial) -> bool:
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's Pareto front (see :func:`pareto_trials`)."""
+    return pareto_trials(finished(study))
+
+
+def pareto_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The feasible, complete trials that no other such trial dominates, by number.
 
     A trial that reused an earlier trial's result (the same architecture suggested
     again) is that trial, not a second point: only the original stands on the front.
     """
-    trials = [
+    usable = [
         t
-        for t in finished(study)
-        if feasible(t) and t.values is not None and "reused_from" not in t.user_attrs
+        for t in trials
+        if t.state == TrialState.COMPLETE
+        and feasible(t)
+        and t.values is not None
+        and "reused_from" not in t.user_attrs
     ]
-    points = [to_minimise(t.values, MAXIMISE) for t in trials]
-    return sorted((trials[i] for i in non_dominated(points)), key=lambda t: t.number)
+    points = [to_minimise(t.values, MAXIMISE) for t in usable]
+    return sorted((usable[i] for i in non_dominated(points)), key=lambda t: t.number)
 
 
 def front_hypervolume(trials: Sequence[FrozenTrial]) -> float:

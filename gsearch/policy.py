@@ -223,6 +223,15 @@ class PerLayer:
         return "layers=" + ",".join(map(str, self.group_sizes))
 
 
+def fits(policy: Policy, layers: Sequence[LayerSpec]) -> bool:
+    """Whether ``policy`` applies to ``layers`` exactly (its ``groups`` raises otherwise)."""
+    try:
+        policy.groups(layers)
+    except GsearchError:
+        return False
+    return True
+
+
 POLICY_FORMS = "G=<int>, g=<int>, beta=<float>,gamma=<float> or layers=<int>,<int>,..."
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,8 +56,10 @@ from gsearch.pareto import (
     finished,
     front_hypervolume,
     pareto_front,
+    pareto_trials,
     to_minimise,
 )
+from gsearch.paths import safe_name
 from gsearch.policy import Policy
 from gsearch.spaces import SAMPLERS, SearchSpace
 from gsearch.storage import (
@@ -350,7 +353,7 @@ class TrialRunner:
 
     def _train(self, trial: optuna.Trial, model_name: str, policy: Policy, arch: str) -> float:
         # Checkpoints are per architecture, so a retried trial continues where it stopped.
-        folder = self.config.checkpoint_root / _safe(trial.study.study_name) / arch_digest(arch)
+        folder = self.config.checkpoint_root / safe_name(trial.study.study_name) / arch_digest(arch)
         folder = folder / self.fidelity
 
         def build() -> torch.nn.Module:
@@ -363,7 +366,7 @@ class TrialRunner:
             trial.set_user_attr("top1_spread", summary.spread_top1)
             trial.set_user_attr("top1_seeds", list(summary.top1s))
             trial.set_user_attr("train_seconds", summary.seconds)
-            trial.set_user_attr("top5", statistics_median([r.top5 for r in summary.runs]))
+            trial.set_user_attr("top5", statistics.median(r.top5 for r in summary.runs))
             return float(summary.median_top1)
         torch.manual_seed(self.recipe.seed)
         metrics = train(
@@ -380,12 +383,6 @@ class TrialRunner:
         return float(metrics.top1)
 
 
-def statistics_median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def architecture_key(model: str, groups: Sequence[int], num_classes: int) -> str:
     """What makes two trials the same network: model, g per grouped layer, classes."""
     return f"{model}|g={','.join(map(str, groups))}|classes={num_classes}"
@@ -393,10 +390,6 @@ def architecture_key(model: str, groups: Sequence[int], num_classes: int) -> str
 
 def arch_digest(arch: str) -> str:
     return hashlib.sha256(arch.encode()).hexdigest()[:16]
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 # ---------------------------------------------------------------- study
@@ -546,7 +539,7 @@ def run_trials(
             with_storage_retries(lambda: optuna.storages.fail_stale_trials(study))
             trials = with_storage_retries(lambda: study.get_trials(deepcopy=False))
             complete = [t for t in trials if t.state == TrialState.COMPLETE]
-            front = pareto_front(study) if complete else []
+            front = pareto_trials(complete)  # from the trials just read: no second query
             update(
                 completed=len(complete), front=len(front), hv=f"{front_hypervolume(complete):.3f}"
             )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from gsearch.policy import (
     CostModel,
     PerLayer,
     Policy,
+    fits,
     parse_policy,
 )
 
@@ -98,13 +98,13 @@ class SearchSpace:
         """The values of this space that fit ``model`` (per layer: a list per layer)."""
         specs = layer_specs(model, resolution)
         if self.kind == "group_size":
-            fits = [v for v in self.values if _fits(ConstantGroupSize(v), specs)]
+            fitting = [v for v in self.values if fits(ConstantGroupSize(v), specs)]
         elif self.kind == "groups":
-            fits = [v for v in self.values if _fits(ConstantGroups(v), specs)]
+            fitting = [v for v in self.values if fits(ConstantGroups(v), specs)]
         elif self.kind == "list":
-            fits = [v for v in self.values if _fits(parse_policy(v), specs)]
+            fitting = [v for v in self.values if fits(parse_policy(v), specs)]
         elif self.kind == "per_layer":
-            per_layer = [[v for v in self.values if _fits(PerLayer((v,)), [s])] for s in specs]
+            per_layer = [[v for v in self.values if fits(PerLayer((v,)), [s])] for s in specs]
             if any(not layer for layer in per_layer):
                 raise GsearchError(
                     f"search space {self.name}: no value fits every layer of {model}"
@@ -112,9 +112,9 @@ class SearchSpace:
             return per_layer
         else:
             return []
-        if not fits:
+        if not fitting:
             raise GsearchError(f"{self.label}: none of {list(self.values)} fits {model}")
-        return fits
+        return fitting
 
     def _prefix(self, model: str) -> str:
         # Different models have different valid choices; Optuna needs one distribution per name.
@@ -177,14 +177,6 @@ class SearchSpace:
                 # A shared "policy" parameter keeps only the values that fit every model.
                 grid[key] = [v for v in grid.get(key, choices) if v in choices]
         return grid
-
-
-def _fits(policy: Policy, specs: Sequence[Any]) -> bool:
-    try:
-        policy.groups(specs)
-    except GsearchError:
-        return False
-    return True
 
 
 def list_spaces() -> list[str]:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gsearch.errors import GsearchError
 from gsearch.pareto import finished
+from gsearch.paths import safe_name
 from gsearch.search import RunConfig
 from gsearch.storage import open_storage
 
@@ -81,7 +82,7 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
             "(--storage postgresql://...)",
             highlight=False,
         )
-    logs = LOG_ROOT / "".join(c if c.isalnum() or c in "-_." else "_" for c in config.study)
+    logs = LOG_ROOT / safe_name(config.study)
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if config.device == "cpu":
