@@ -491,7 +491,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from gsearch.search import DEFAULT_STORAGE
     from gsearch.storage import open_storage
 
-    storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None)
+    storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None, create=False)
     console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C stops)")
     run_server(storage, host=args.host, port=args.port)
     return 0

@@ -694,14 +694,17 @@ def run_search(config: RunConfig) -> SearchResult:
 
 def load_study(storage_url: str, name: str | None) -> tuple[optuna.Study, dict[str, Any]]:
     """An existing study and its recorded facts; without a name, the storage's only study."""
-    storage = open_storage(storage_url, heartbeat_interval=None)
+    storage = open_storage(storage_url, heartbeat_interval=None, create=False)
     names = [
         s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
     ]
     if name is None:
         if len(names) != 1:
-            listed = ", ".join(names) if names else "none"
-            raise GsearchError(f"storage {storage_url} holds studies {listed}: pass --study NAME")
+            if not names:
+                raise GsearchError(f"storage {storage_url} holds no study yet")
+            raise GsearchError(
+                f"storage {storage_url} holds studies {', '.join(names)}: pass --study NAME"
+            )
         name = names[0]
     if name not in names:
         raise GsearchError(

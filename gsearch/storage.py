@@ -27,12 +27,16 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 T = TypeVar("T")
 
 
-def _check_sqlite_file(url: str) -> None:
+def _check_sqlite_file(url: str, create: bool) -> None:
     """Create the folder of a new SQLite file; refuse a file that is not an SQLite database."""
     path = Path(url.removeprefix("sqlite:///"))
     if url.startswith("sqlite:////"):
         path = Path("/" + url.removeprefix("sqlite:////"))
     if not path.exists():
+        if not create:
+            raise GsearchError(
+                f"storage {url} does not exist: run a search first or pass --storage"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -63,6 +67,7 @@ def open_storage(
     heartbeat_interval: int | None = HEARTBEAT_INTERVAL_SECONDS,
     grace_period: int | None = GRACE_PERIOD_SECONDS,
     max_retry: int = 1,
+    create: bool = True,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` with heartbeats, or one clear error.
 
@@ -72,13 +77,14 @@ def open_storage(
         heartbeat_interval: Seconds between a running trial's heartbeats (None: off).
         grace_period: Seconds without a heartbeat after which a trial counts as dead.
         max_retry: Times a dead trial is retried.
+        create: Create a missing SQLite file (False for readers: report, dashboard).
     """
     if "://" not in url:
         raise GsearchError(
             f"storage {url!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
     if url.startswith("sqlite:"):
-        _check_sqlite_file(url)
+        _check_sqlite_file(url, create)
     try:
         with warnings.catch_warnings():
             # Heartbeats and the retry callback are marked experimental; we rely on them.

@@ -75,3 +75,10 @@ def test_gives_up_with_one_clear_error() -> None:
     ):
         with_storage_retries(down, delays=(1, 2, 4), sleep=sleeps.append)
     assert sleeps == [1, 2, 4]
+
+
+def test_readers_do_not_create_a_missing_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/none/gsearch.db"
+    with pytest.raises(GsearchError, match="does not exist: run a search first"):
+        open_storage(url, create=False)
+    assert not (tmp_path / "none").exists()
