@@ -7,6 +7,7 @@ RetryHeartbeatStaleTrialCallback instead of staying RUNNING forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -61,6 +62,22 @@ def _check_sqlite_file(url: str, create: bool) -> None:
         raise GsearchError(f"storage {url} is a corrupt SQLite database ({bad[0]})")
 
 
+class _HeartbeatTolerantStorage(RDBStorage):
+    """RDBStorage whose heartbeat survives a storage outage.
+
+    Optuna records heartbeats in a background thread that dies, printing a traceback,
+    on the first database error. A missed beat is harmless (the next one, or the main
+    thread's retries, settle it), so it is skipped and the thread lives on.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        # Optuna wraps some database errors in StorageInternalError.
+        with contextlib.suppress(
+            sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError
+        ):
+            super().record_heartbeat(trial_id)
+
+
 def open_storage(
     url: str,
     *,
@@ -89,7 +106,7 @@ def open_storage(
         with warnings.catch_warnings():
             # Heartbeats and the retry callback are marked experimental; we rely on them.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
+            return _HeartbeatTolerantStorage(
                 url,
                 engine_kwargs=_engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,

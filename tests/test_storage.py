@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import optuna
 import pytest
 import sqlalchemy.exc
 
@@ -82,3 +84,52 @@ def test_readers_do_not_create_a_missing_sqlite_file(tmp_path: Path) -> None:
     with pytest.raises(GsearchError, match="does not exist: run a search first"):
         open_storage(url, create=False)
     assert not (tmp_path / "none").exists()
+
+
+def test_heartbeat_thread_outlives_a_storage_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error in a heartbeat skips one beat; the thread keeps beating (no traceback)."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._heartbeat import HeartbeatThread
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1)
+    study = optuna.create_study(storage=storage)
+    trial_id = study.ask()._trial_id
+    real_beat = RDBStorage.record_heartbeat
+    calls: list[str] = []
+
+    def flaky_beat(self: RDBStorage, tid: int) -> None:
+        # Both ways a lost server shows: raw, and wrapped by Optuna's commit.
+        if len(calls) == 0:
+            calls.append("lost")
+            raise sqlalchemy.exc.OperationalError("beat", {}, Exception("server closed"))
+        if len(calls) == 1:
+            calls.append("lost")
+            raise optuna.exceptions.StorageInternalError("error during the commit")
+        calls.append("ok")
+        real_beat(self, tid)
+
+    monkeypatch.setattr(RDBStorage, "record_heartbeat", flaky_beat)
+    beats = HeartbeatThread(trial_id, storage)  # type: ignore[arg-type]
+    beats.start()
+    deadline = time.monotonic() + 15
+    while "ok" not in calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    beats.join()
+    assert calls[:3] == ["lost", "lost", "ok"]
+
+
+def test_heartbeat_lets_other_errors_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna.storages import RDBStorage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1)
+
+    def broken(self: RDBStorage, tid: int) -> None:
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(RDBStorage, "record_heartbeat", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        storage.record_heartbeat(0)  # type: ignore[attr-defined]

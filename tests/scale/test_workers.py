@@ -205,6 +205,6 @@ def test_storage_lost_mid_run_retries_then_stops_cleanly(
     lines = err.strip().splitlines()
     assert (
         len(lines) == 1 and "lost the storage and it did not come back after 3 retries" in lines[0]
-    )
+    ), err[-4000:]
     # Everything stored is whole: complete trials have all values and attributes.
     check_complete(complete(postgres_url, study_name))
