@@ -120,7 +120,14 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     ref_candidates = [c for c in candidates if (c.model, c.policy) in REFERENCE]
     results: dict[str, list[EpfResult]] = {}
     wall: dict[str, float] = {}
-    log = (lambda line: err.print(line, highlight=False)) if sys.stderr.isatty() else None
+
+    # Progress goes to stderr, a log file on the GPU machine: a run cut off by its time
+    # limit still shows how far it got, and the raw rows of every finished stage are kept.
+    def log(line: str) -> None:
+        err.print(line, highlight=False)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with open_session(args.device, args.energy, log=log) as session:
         err.print(f"energy: {session.source} ({session.choice.reason})", highlight=False)
         plan = [("sweep1", candidates, batches, sweep), ("sweep2", candidates, batches, sweep)]
@@ -133,6 +140,8 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
             results[name] = measure_candidates(session, cands, bs, step, protocol, cache=None)
             wall[name] = time.perf_counter() - start
             err.print(f"{name}: {wall[name]:.1f} s", highlight=False)
+            raw = {stage: [row.to_dict() for row in rows] for stage, rows in results.items()}
+            (out / "epf_precision_raw.json").write_text(json.dumps(raw, default=str))
         facts = dict(session.facts)
         unit = session.unit
         idle_w = session.idle_power_w(0.0)
