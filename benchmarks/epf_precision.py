@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batches", default="1,16,64")
     p.add_argument("--reference-batches", default=None, help="default: first and last batch")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--window", type=float, default=0.5, help="window seconds (sweeps)")
+    p.add_argument("--window", type=float, default=0.6, help="window seconds (sweeps)")
     p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds per candidate")
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--preroll", type=float, default=0.15, help="pre-roll seconds per window")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 3 on one GPU (H100 or H200): does the GPU path work, how far can EPF be trusted,
-# then the paper's table. About 8 minutes; each stage has its own time limit.
+# then the paper's table. About 8 minutes; each stage has its own time limit
+# (measured on an H200: probe and tests 35 s, precision 230 s, profiles 85 s each).
 #
 #   0. benchmarks/nvml_probe.py: counter read cost and tick period, idle and busy (~10 s);
 #      the CUDA tests (graph and eager runners, NVML windows) (~30 s). A failure here
@@ -34,19 +35,24 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, report exit a
   local name=$1 limit=$2 start rc
   shift 2
   start=$(date +%s)
-  echo "== $name (limit ${limit} s)"
+  echo "== $name (limit ${limit} s)" >&2
   timeout "$limit" "$@"
   rc=$?
-  echo "== $name: exit $rc after $(($(date +%s) - start)) s"
+  echo "== $name: exit $rc after $(($(date +%s) - start)) s" >&2
   return $rc
 }
 
-stage nvml_probe 40 python3 benchmarks/nvml_probe.py --out "$OUT" || exit 1
-stage cuda_tests 120 python3 -m pytest -q -x -p no:cacheprovider tests/energy/test_energy_cuda.py \
-  || exit 1
-
-stage epf_precision 270 python3 benchmarks/epf_precision.py --energy nvml --out "$OUT"
-
+# STAGES picks a subset for a rerun, e.g. STAGES="precision".
+STAGES=${STAGES:-probe precision profile}
+if [[ $STAGES == *probe* ]]; then
+  stage nvml_probe 40 python3 benchmarks/nvml_probe.py --out "$OUT" || exit 1
+  stage cuda_tests 120 python3 -m pytest -q -x -p no:cacheprovider \
+    tests/energy/test_energy_cuda.py || exit 1
+fi
+if [[ $STAGES == *precision* ]]; then
+  stage epf_precision 300 python3 benchmarks/epf_precision.py --energy nvml --out "$OUT"
+fi
+[[ $STAGES == *profile* ]] || exit 0
 for model in mobilenet_v1 resnext50; do
   stage "profile_$model" 130 python3 -m gsearch.cli profile --model "$model" --paper \
     --batch 1,64 --repeats 3 --window 0.5 --warmup 0.3 --energy nvml \

@@ -224,7 +224,7 @@ def measure_aligned(
     window_seconds: float,
     preroll_seconds: float = 0.2,
     max_in_flight: int = 2,
-    max_tick_gap_s: float = 0.01,
+    tick_gap_factor: float = 1.5,
     timeout_s: float | None = None,
 ) -> Window:
     """A window between two counter ticks, with the work inside it counted by step timing.
@@ -237,8 +237,10 @@ def measure_aligned(
         preroll_seconds: Steps run before the first tick may be taken, so that power is
             steady at the window's start.
         max_in_flight: Queue depth of launched steps.
-        max_tick_gap_s: A tick is usable only if the polls around it are at most this far
-            apart (raised to 1.5 x the median launch time for launch-bound runs).
+        tick_gap_factor: A tick is usable only if the two polls around it are at most
+            this many times the median poll gap apart, so a slow read (NVML's energy read
+            took 2.8 ms median, 15 ms at the 99th percentile on an H200) cannot blur the
+            time of a window's end.
         timeout_s: Give up after this long (default: generous for ``window_seconds``).
 
     Raises:
@@ -252,25 +254,34 @@ def measure_aligned(
     timeout = (
         timeout_s if timeout_s is not None else preroll_seconds + window_seconds + 30 * tick_s + 5
     )
-    launch_s: deque[float] = deque(maxlen=32)
+    read_s: deque[float] = deque(maxlen=32)  # host time of one counter read
+    gaps_s: deque[float] = deque(maxlen=32)  # time between consecutive reads
     previous: tuple[float, float] | None = None  # (read time, value)
     first: tuple[float, float, float] | None = None  # (tick time, value, half gap)
     last: tuple[float, float, float] | None = None
     while last is None:
-        # One launch per poll: a launch-bound runner never has a step in flight.
-        if runner.in_flight() < max_in_flight:
-            before = clock.now()
+        # Refill the queue, launching for no longer than one read takes: graph launches
+        # (microseconds) refill it at every poll, so the device never waits on a slow
+        # read; an eager step's launch (milliseconds) goes one per poll, so that polls
+        # stay close together around every tick.
+        burst_start = clock.now()
+        burst_limit = statistics.median(read_s) if read_s else 0.0
+        while runner.in_flight() < max_in_flight:
             runner.launch()
-            launch_s.append(clock.now() - before)
+            if clock.now() - burst_start >= burst_limit:
+                break
         before = clock.now()
         value = meter.read_counter_j()
         after = clock.now()
+        read_s.append(after - before)
         read_at = 0.5 * (before + after)
-        if previous is not None and value != previous[1]:
+        if previous is not None:
             gap = read_at - previous[0]
-            allowed = max(max_tick_gap_s, 1.5 * statistics.median(launch_s) if launch_s else 0.0)
+            gaps_s.append(gap)
+            allowed = min(tick_gap_factor * statistics.median(gaps_s), 0.5 * tick_s)
             tick_at = 0.5 * (read_at + previous[0])
-            if gap <= min(allowed, 0.5 * tick_s) and tick_at >= opened + preroll_seconds:
+            usable = value != previous[1] and gap <= allowed
+            if usable and tick_at >= opened + preroll_seconds:
                 if first is None:
                     first = (tick_at, value, 0.5 * gap)
                 elif tick_at - first[0] >= window_seconds:
