@@ -117,12 +117,14 @@ def interleaved_cost_ratio(
 
     The full runs happen minutes or hours apart, and on a shared machine the load
     changes in between; alternating one epoch of each, ``repeats`` times, puts both
-    under the same load. Cost = epochs x median seconds of one epoch (each including
-    one evaluation, a few percent of an epoch).
+    under the same load. A run costs epochs x (seconds of one training epoch) plus what
+    it does once at its end (evaluation, and the proxy's BatchNorm pass for its weight
+    average), each the median over the repeats.
     """
     proxy_data = prepare_data(dataset, proxy)
     reference_data = prepare_data(dataset, reference)
-    seconds: dict[str, list[float]] = {"proxy": [], "reference": []}
+    epoch_s: dict[str, list[float]] = {"proxy": [], "reference": []}
+    end_s: dict[str, list[float]] = {"proxy": [], "reference": []}
     for repeat in range(repeats):
         for kind, recipe, data in (
             ("proxy", proxy, proxy_data),
@@ -131,9 +133,14 @@ def interleaved_cost_ratio(
             torch.manual_seed(repeat)
             network = create_model(model, policy=policy, num_classes=data.num_classes)
             one_epoch = recipe.with_(epochs=1, warmup_epochs=0.0)
-            seconds[kind].append(train(network, data, one_epoch, quiet=True).seconds)
-    proxy_cost = proxy.epochs * statistics.median(seconds["proxy"])
-    return proxy_cost / (reference.epochs * statistics.median(seconds["reference"]))
+            run = train(network, data, one_epoch, quiet=True)
+            epoch_s[kind].append(run.history[0].seconds)
+            end_s[kind].append(run.seconds - run.history[0].seconds)
+
+    def cost(kind: str, recipe: Recipe) -> float:
+        return recipe.epochs * statistics.median(epoch_s[kind]) + statistics.median(end_s[kind])
+
+    return cost("proxy", proxy) / cost("reference", reference)
 
 
 def write_results(

@@ -17,6 +17,7 @@ from gsearch.train import (
     PROXY,
     EpochRecord,
     Recipe,
+    WeightAverage,
     evaluate,
     get_recipe,
     learning_rate,
@@ -88,7 +89,56 @@ def test_warmup_then_cosine() -> None:
     assert learning_rate(recipe, 19, steps) < 0.01
 
 
+def test_weight_average_moves_floats_by_one_minus_decay() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    average = WeightAverage(model, decay=0.75)
+    before = {k: v.clone() for k, v in average.model.state_dict().items()}
+    for _ in range(2):  # the live tensors are followed across in-place updates
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(4.0)
+        model.train()(torch.randn(8, 2))  # BatchNorm statistics move too
+        average.update()
+        now = model.state_dict()
+        for name, value in average.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                expected = 0.75 * before[name] + 0.25 * now[name]
+                assert torch.allclose(value, expected), name
+                before[name] = expected
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
+def test_training_with_weight_averaging_evaluates_the_average(
+    small_digits: DatasetBundle,
+) -> None:
+    # With a decay of nearly 1 the average stays at the initial weights: the reported
+    # top-1 is near chance (10 classes), where the last weights have learned.
+    recipe = FAST.with_(epochs=6)
+    averaged = train(tiny(seed=3), small_digits, recipe.with_(ema_decay=1 - 1e-9), quiet=True)
+    last = train(tiny(seed=3), small_digits, recipe, quiet=True)
+    assert averaged.top1 < 30 < 60 < last.top1
+
+
+def test_weight_average_recalibrates_batchnorm_over_a_whole_pass() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    images = torch.randn(40, 3, 6, 6) * 3 + 1
+    data = torch.utils.data.TensorDataset(images, torch.zeros(40, dtype=torch.long))
+    average = WeightAverage(model, decay=0.5)
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    average.recalibrate(loader, torch.device("cpu"), torch.contiguous_format)
+    norm = average.model[1]
+    assert isinstance(norm, nn.BatchNorm2d) and not average.model.training
+    assert norm.momentum == 0.1  # restored after the cumulative pass
+    with torch.no_grad():
+        features = average.model[0](images)
+    # the mean of the five batch means: the whole pass's mean, not the last batches'
+    assert torch.allclose(norm.running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+
+
 def test_recipe_validation_names_the_field() -> None:
+    with pytest.raises(GsearchError, match="ema_decay must be in \\(0, 1\\) or None, got 1.5"):
+        PROXY.with_(ema_decay=1.5)
     with pytest.raises(GsearchError, match="recipe 'proxy': epochs must be >= 1, got 0"):
         PROXY.with_(epochs=0)
     with pytest.raises(GsearchError, match="amp must be off, bf16 or fp16, got 'fp8'"):
@@ -133,10 +183,11 @@ def test_top5_with_fewer_than_five_classes_is_complete() -> None:
     assert top5 == 100.0
 
 
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(
-    small_digits: DatasetBundle, tmp_path: Path
+    small_digits: DatasetBundle, tmp_path: Path, ema_decay: float | None
 ) -> None:
-    recipe = FAST.with_(epochs=3)
+    recipe = FAST.with_(epochs=3, ema_decay=ema_decay)
     straight = train(tiny(), small_digits, recipe, quiet=True)
 
     class Killed(Exception):
