@@ -197,22 +197,11 @@ def _recipe_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _default_device() -> str:
-    import torch
+def _check_device(device: str | None) -> str:
+    """``--device`` resolved and checked (``auto``/unset: the first GPU, else the CPU)."""
+    from gsearch.energy.select import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _check_device(device: str) -> str:
-    import torch
-
-    if device == "cpu":
-        return device
-    if not device.startswith("cuda"):
-        raise GsearchError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N")
-    if not torch.cuda.is_available():
-        raise GsearchError(f"device {device} requested but CUDA is not available; use --device cpu")
-    return device
+    return str(resolve_device(device or "auto"))
 
 
 def run_config_from_args(args: argparse.Namespace) -> Any:
@@ -234,7 +223,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         trials=args.trials or space.defaults.trials,
         timeout_seconds=args.timeout,
         sampler=args.sampler or space.defaults.sampler,
-        device=_check_device(args.device or _default_device()),
+        device=_check_device(args.device),
         energy=args.energy,
         energy_budget=args.energy_budget,
         seed=args.seed,
@@ -417,7 +406,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
             args.data_root,
             args.model,
             policies,
-            device=_check_device(args.device or _default_device()),
+            device=_check_device(args.device),
             proxy=proxy,
             reference=reference,
             seeds=seeds,

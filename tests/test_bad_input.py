@@ -44,7 +44,8 @@ def one_line_exit_2(result: subprocess.CompletedProcess[str], expected: str) -> 
         (["run", "--space", "e2gc", "--trials", "-5"], "--trials: expected a positive integer, got -5"),
         (["run", "--space", "e2gc", "--sampler", "annealing"], "unknown sampler 'annealing'; allowed: nsga2, tpe"),
         (["run", "--space", "e2gc", "--dataset", "imagenet", "--data-root", "/nonexistent/imagenet"], "/nonexistent/imagenet"),
-        (["run", "--space", "e2gc", "--device", "cuda:0"], "CUDA is not available"),
+        (["run", "--space", "e2gc", "--device", "cuda:99"], "cuda:99 requested but torch sees"),
+        (["run", "--space", "e2gc", "--device", "gpu"], "unknown device 'gpu': use cuda:N or cpu"),
         (["run", "--space", "e2gc", "--fidelity", "medium"], "unknown fidelity 'medium'"),
     ],
 )  # fmt: skip
