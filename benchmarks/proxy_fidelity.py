@@ -117,9 +117,9 @@ def interleaved_cost_ratio(
 
     The full runs happen minutes or hours apart, and on a shared machine the load
     changes in between; alternating one epoch of each, ``repeats`` times, puts both
-    under the same load. A run costs epochs x (seconds of one training epoch) plus what
-    it does once at its end (evaluation, and the proxy's BatchNorm pass for its weight
-    average), each the median over the repeats.
+    under the same load. A run costs epochs x (seconds of one training epoch) plus its
+    evaluations (with the proxy's BatchNorm pass for its weight average): once at the
+    end, or after every epoch with ``eval_each_epoch``; each the median over the repeats.
     """
     proxy_data = prepare_data(dataset, proxy)
     reference_data = prepare_data(dataset, reference)
@@ -138,7 +138,10 @@ def interleaved_cost_ratio(
             end_s[kind].append(run.seconds - run.history[0].seconds)
 
     def cost(kind: str, recipe: Recipe) -> float:
-        return recipe.epochs * statistics.median(epoch_s[kind]) + statistics.median(end_s[kind])
+        ends = recipe.epochs if recipe.eval_each_epoch else 1  # evaluations in a whole run
+        return recipe.epochs * statistics.median(epoch_s[kind]) + ends * statistics.median(
+            end_s[kind]
+        )
 
     return cost("proxy", proxy) / cost("reference", reference)
 

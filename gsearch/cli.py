@@ -201,7 +201,10 @@ def _check_device(device: str | None) -> str:
     """``--device`` resolved and checked (``auto``/unset: the first GPU, else the CPU)."""
     from gsearch.energy.select import resolve_device
 
-    return str(resolve_device(device or "auto"))
+    resolved = resolve_device(device or "auto")
+    if device is None:  # the default keeps its spelling: a study pins its device string
+        return "cuda" if resolved.type == "cuda" else "cpu"
+    return device
 
 
 def run_config_from_args(args: argparse.Namespace) -> Any:

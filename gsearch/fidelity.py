@@ -10,8 +10,6 @@ makes that visible before a search relies on it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -27,7 +25,15 @@ from gsearch.energy import stats
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
 from gsearch.paths import safe_name
-from gsearch.train import PROXY, Recipe, TrainMetrics, prepare_data, train, train_proxy_seeds
+from gsearch.train import (
+    PROXY,
+    Recipe,
+    TrainMetrics,
+    prepare_data,
+    recipe_tag,
+    train,
+    train_proxy_seeds,
+)
 
 REFERENCE_EPOCHS = 30
 
@@ -282,12 +288,6 @@ def _reuse_if_same(
     if same:
         return proxy_data
     return prepare_data(dataset, reference, root, skip_corrupt=skip_corrupt)
-
-
-def recipe_tag(recipe: Recipe) -> str:
-    """Short stable name of a recipe's settings: checkpoints of different recipes never mix."""
-    blob = json.dumps(asdict(recipe), sort_keys=True, default=str)
-    return f"{safe_name(recipe.name)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def fidelity_table(report: FidelityReport) -> Table:

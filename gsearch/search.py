@@ -68,7 +68,14 @@ from gsearch.storage import (
     open_storage,
     with_storage_retries,
 )
-from gsearch.train import Recipe, get_recipe, prepare_data, train, train_proxy_seeds
+from gsearch.train import (
+    Recipe,
+    get_recipe,
+    prepare_data,
+    recipe_tag,
+    train,
+    train_proxy_seeds,
+)
 
 DEFAULT_STORAGE = "sqlite:///studies/gsearch.db"
 TOP1, PARAMS = "top1", "params_m"
@@ -352,9 +359,10 @@ class TrialRunner:
         return None
 
     def _train(self, trial: optuna.Trial, model_name: str, policy: Policy, arch: str) -> float:
-        # Checkpoints are per architecture, so a retried trial continues where it stopped.
+        # Checkpoints are per architecture, so a retried trial continues where it stopped,
+        # and per recipe, so a study resumed with another recipe trains afresh.
         folder = self.config.checkpoint_root / safe_name(trial.study.study_name) / arch_digest(arch)
-        folder = folder / self.fidelity
+        folder = folder / f"{self.fidelity}-{recipe_tag(self.recipe)}"
 
         def build() -> torch.nn.Module:
             return self._build(model_name, policy)

@@ -7,7 +7,7 @@ RetryHeartbeatStaleTrialCallback instead of staying RUNNING forever.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -22,6 +22,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from gsearch.errors import GsearchError
 
+_log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_SECONDS = 10
 GRACE_PERIOD_SECONDS = 30
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -71,11 +72,12 @@ class _HeartbeatTolerantStorage(RDBStorage):
     """
 
     def record_heartbeat(self, trial_id: int) -> None:
-        # Optuna wraps some database errors in StorageInternalError.
-        with contextlib.suppress(
-            sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError
-        ):
+        try:
             super().record_heartbeat(trial_id)
+        # Optuna wraps some database errors in StorageInternalError.
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+            # Debug level: the one-line error of a lost storage comes from the main thread.
+            _log.debug("skipped the heartbeat of trial %d: %s", trial_id, error)
 
 
 def open_storage(

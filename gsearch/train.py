@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from gsearch.data import DatasetBundle, SubsetSpec, dataset_info, get_dataset
 from gsearch.errors import GsearchError
+from gsearch.paths import safe_name
 
 Amp = Literal["off", "bf16", "fp16"]
 Schedule = Literal["step", "cosine"]
@@ -369,13 +370,29 @@ def _autocast(device: torch.device, amp: Amp) -> contextlib.AbstractContextManag
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def recipe_fields(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's settings, as its checkpoints are keyed.
+
+    Options added later are left out while unset, so that runs checkpointed before
+    they existed keep their keys.
+    """
+    fields = asdict(recipe)
+    if fields["ema_decay"] is None:
+        fields.pop("ema_decay")
+    return fields
+
+
+def recipe_tag(recipe: Recipe) -> str:
+    """Short stable name of a recipe's settings: checkpoints of different recipes never mix."""
+    blob = json.dumps(recipe_fields(recipe), sort_keys=True, default=str)
+    return f"{safe_name(recipe.name)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
 def _run_key(model: nn.Module, data: DatasetBundle, recipe: Recipe) -> str:
     """What makes two runs the same: recipe, model structure and data."""
-    fields = asdict(recipe)
+    fields = recipe_fields(recipe)
     for volatile in ("num_workers", "eval_batch_size", "seeds", "eval_each_epoch"):
         fields.pop(volatile)
-    if fields["ema_decay"] is None:
-        fields.pop("ema_decay")  # runs checkpointed before the option existed stay valid
     shapes = [(name, list(tensor.shape)) for name, tensor in model.state_dict().items()]
     blob = json.dumps(
         {
@@ -493,9 +510,17 @@ class WeightAverage:
 
     @torch.no_grad()
     def recalibrate(
-        self, loader: DataLoader, device: torch.device, memory_format: torch.memory_format
+        self,
+        loader: DataLoader,
+        device: torch.device,
+        memory_format: torch.memory_format,
+        amp: Amp = "off",
     ) -> None:
-        """Re-estimate the average's BatchNorm statistics over one pass of ``loader``."""
+        """Re-estimate the average's BatchNorm statistics over one pass of ``loader``.
+
+        The pass runs under the training's autocast, so the statistics are those of the
+        precision the model is evaluated in.
+        """
         norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return
@@ -505,7 +530,8 @@ class WeightAverage:
             norm.momentum = None  # a cumulative mean over the pass
         self.model.train()
         for images, _labels in loader:
-            self.model(images.to(device, non_blocking=True, memory_format=memory_format))
+            with _autocast(device, amp):
+                self.model(images.to(device, non_blocking=True, memory_format=memory_format))
         for norm, momentum in zip(norms, momenta, strict=True):
             norm.momentum = momentum
         self.model.eval()
@@ -706,7 +732,7 @@ def train(
             last = epoch + 1 == recipe.epochs
             if last or recipe.eval_each_epoch:
                 if average is not None:
-                    average.recalibrate(loader, device, memory_format)
+                    average.recalibrate(loader, device, memory_format, recipe.amp)
                 top1, top5, val_loss = evaluate(
                     evaluated,
                     data,

@@ -22,6 +22,7 @@ from gsearch.train import (
     get_recipe,
     learning_rate,
     prepare_data,
+    recipe_tag,
     train,
     train_proxy_seeds,
     zero_init_residual,
@@ -257,7 +258,8 @@ def test_checkpoint_write_is_atomic(
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_autocast_and_channels_last_train(small_digits: DatasetBundle, amp: str) -> None:
-    recipe = FAST.with_(epochs=1, amp=amp, channels_last=True)
+    # with the weight average too: its BatchNorm pass runs under the same autocast
+    recipe = FAST.with_(epochs=1, amp=amp, channels_last=True, ema_decay=0.9)
     metrics = train(tiny(), small_digits, recipe, quiet=True)
     assert 0.0 <= metrics.top1 <= 100.0 and math.isfinite(metrics.train_loss)
     assert metrics.skipped_steps == 0
@@ -324,3 +326,16 @@ def test_recipe_is_frozen() -> None:
     with pytest.raises(AttributeError):
         PROXY.epochs = 3  # type: ignore[misc]
     assert isinstance(PROXY, Recipe)
+
+
+def test_recipe_tag_ignores_the_unset_weight_average() -> None:
+    """Checkpoint folders named before ``ema_decay`` existed keep their names."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    fields = asdict(FULL)
+    fields.pop("ema_decay")
+    blob = json.dumps(fields, sort_keys=True, default=str)
+    assert recipe_tag(FULL) == f"full-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    assert recipe_tag(FULL.with_(ema_decay=0.95)) != recipe_tag(FULL)

@@ -43,6 +43,9 @@ from gsearch.errors import GsearchError
 
 ALIGNED = "aligned"
 PLAIN = "plain"
+# A tick between polls this close is always usable (+/- 1 ms at each end of a window),
+# even where the polls that see the counter change are the slow ones.
+MIN_TICK_GAP_S = 0.002
 
 
 class StepRunner(Protocol):
@@ -279,7 +282,9 @@ def measure_aligned(
         if previous is not None:
             gap = read_at - previous[0]
             gaps_s.append(gap)
-            allowed = min(tick_gap_factor * statistics.median(gaps_s), 0.5 * tick_s)
+            allowed = min(
+                max(tick_gap_factor * statistics.median(gaps_s), MIN_TICK_GAP_S), 0.5 * tick_s
+            )
             tick_at = 0.5 * (read_at + previous[0])
             usable = value != previous[1] and gap <= allowed
             if usable and tick_at >= opened + preroll_seconds:
