@@ -204,6 +204,11 @@ class EpfResult:
         device_seconds: Device time this row took: preparing, warm-up and windows.
         temperature_before_c: Device temperature before the first window.
         temperature_after_c: After the last window.
+        window_starts_s: Host clock time each window opened (orders the windows of a
+            session across rows).
+        window_temperatures_c: Device temperature after each window.
+        window_ticks: Aligned windows: each window's counter ticks, (seconds, joules,
+            steps) since its first (see :mod:`gsearch.energy.ticks`).
         facts: Device and software facts (GPU, driver, power limit, clocks, versions...).
         energy_reason: Why this energy source was chosen.
         message: Why the row failed, for ``oom``.
@@ -235,16 +240,20 @@ class EpfResult:
     device_seconds: float = 0.0
     temperature_before_c: float | None = None
     temperature_after_c: float | None = None
+    window_starts_s: tuple[float, ...] = ()
+    window_temperatures_c: tuple[float | None, ...] = ()
+    window_ticks: tuple[tuple[tuple[float, float, float], ...], ...] = ()
     facts: dict[str, Any] = field(default_factory=dict)
     energy_reason: str = ""
     message: str = ""
     cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``epf_windows`` as a list)."""
+        """JSON-ready dict (the per-window tuples as lists)."""
         data = asdict(self)
-        data["epf_windows"] = list(self.epf_windows)
-        data["ms_windows"] = list(self.ms_windows)
+        for name in _PER_WINDOW:
+            data[name] = list(getattr(self, name))
+        data["window_ticks"] = [[list(tick) for tick in ticks] for ticks in self.window_ticks]
         return data
 
     @classmethod
@@ -252,9 +261,15 @@ class EpfResult:
         """The inverse of :meth:`to_dict` (unknown keys are ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["epf_windows"] = tuple(values.get("epf_windows", ()))
-        values["ms_windows"] = tuple(values.get("ms_windows", ()))
+        for name in _PER_WINDOW:
+            values[name] = tuple(values.get(name, ()))
+        values["window_ticks"] = tuple(
+            tuple(tuple(tick) for tick in ticks) for ticks in values.get("window_ticks", ())
+        )
         return cls(**values)
+
+
+_PER_WINDOW = ("epf_windows", "ms_windows", "window_starts_s", "window_temperatures_c")
 
 
 def architecture_fingerprint(model: nn.Module) -> str:
@@ -373,6 +388,7 @@ class _Active:
     depth: int
     seconds: float
     windows: list[Window] = field(default_factory=list)
+    temperatures_c: list[float | None] = field(default_factory=list)
     temperature_before_c: float | None = None
     temperature_after_c: float | None = None
     failure: str = ""
@@ -477,6 +493,7 @@ class _Measurement:
                 active.seconds += self.clock.now() - start
                 if not active.failure:
                     active.temperature_after_c = self.session.temperature_c()
+                    active.temperatures_c.append(active.temperature_after_c)
 
     def release(self, active: _Active) -> None:
         release = getattr(active.runner, "release", None)
@@ -523,6 +540,13 @@ class _Measurement:
             device_seconds=active.seconds,
             temperature_before_c=active.temperature_before_c,
             temperature_after_c=active.temperature_after_c,
+            window_starts_s=tuple(w.start_s for w in active.windows),
+            window_temperatures_c=tuple(active.temperatures_c),
+            window_ticks=(
+                tuple(w.ticks for w in active.windows)
+                if any(w.ticks for w in active.windows)
+                else ()
+            ),
         )
 
     def group(

@@ -48,8 +48,10 @@ class ProfileRow:
     paper_p4000_mj: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The result's fields plus the paper columns."""
+        """The result's fields plus the paper columns (the raw counter ticks stay in the
+        cache: they are for diagnosing the meter, not for reading)."""
         data = self.result.to_dict()
+        data.pop("window_ticks", None)
         data["paper_p100_mj"] = self.paper_p100_mj
         data["paper_p4000_mj"] = self.paper_p4000_mj
         return data

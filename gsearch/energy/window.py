@@ -103,6 +103,9 @@ class Window:
             only inside steps, so this stays near 1 for them too).
         start_s: Clock time the window opened (the first tick, for aligned windows).
         end_s: Clock time it closed.
+        ticks: Aligned windows: every usable counter tick from the first to the last, as
+            (seconds, energy, steps) since the first; the raw material of
+            :mod:`gsearch.energy.ticks`, which asks what the counter's changes carry.
     """
 
     energy: float
@@ -115,6 +118,7 @@ class Window:
     busy_fraction: float = 1.0
     start_s: float = 0.0
     end_s: float = 0.0
+    ticks: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def energy_per_frame(self) -> float:
@@ -263,6 +267,7 @@ def measure_aligned(
     previous: tuple[float, float] | None = None  # (read time, value)
     first: tuple[float, float, float] | None = None  # (tick time, value, half gap)
     last: tuple[float, float, float] | None = None
+    inside: list[tuple[float, float]] = []  # (tick time, value) of usable ticks, first..last
     while last is None:
         # Refill the queue, launching for no longer than one read takes: graph launches
         # (microseconds) refill it at every poll, so the device never waits on a slow
@@ -292,6 +297,7 @@ def measure_aligned(
                     first = (tick_at, value, 0.5 * gap)
                 elif tick_at - first[0] >= window_seconds:
                     last = (tick_at, value, 0.5 * gap)
+                inside.append((tick_at, value))
         previous = (read_at, value)
         if after - opened > timeout:
             raise GsearchError(
@@ -302,9 +308,14 @@ def measure_aligned(
     spans = runner.spans()
     assert first is not None  # set before `last`
     start, end = first[0], last[0]
-    steps = steps_done_by(spans, end) - steps_done_by(spans, start)
+    steps_at_start = steps_done_by(spans, start)
+    steps = steps_done_by(spans, end) - steps_at_start
     if steps <= 0:
         raise GsearchError("no step ran inside the measurement window")
+    ticks = tuple(
+        (at - start, joules - first[1], steps_done_by(spans, at) - steps_at_start)
+        for at, joules in inside
+    )
     return Window(
         energy=last[1] - first[1],
         unit=meter.unit,
@@ -316,6 +327,7 @@ def measure_aligned(
         busy_fraction=busy_seconds(spans, start, end) / (end - start),
         start_s=start,
         end_s=end,
+        ticks=ticks,
     )
 
 

@@ -49,6 +49,10 @@ class SimDevice:
         tick_phase_s: Time of the first counter update.
         tick_jitter_s: Uniform jitter of each update time, +/- this much.
         lag_s: The counter published at a tick holds the energy up to ``tick - lag_s``.
+        publish_delay_s: (low, high): each tick's value becomes visible a uniform random
+            delay after the tick that it holds the energy up to. Zero (the default): the
+            energy follows the visible changes; above zero it does not, and a visible change
+            no longer marks the end of the energy it carries.
         read_cost_s: Host time one NVML call takes.
         slow_reads: (probability, seconds): a read takes this long instead, at random
             (on an H200 the energy read took 2.8 ms median and 15 ms at the 99th percentile).
@@ -65,6 +69,7 @@ class SimDevice:
         tick_phase_s: float = 0.0371,
         tick_jitter_s: float = 0.0,
         lag_s: float = 0.0,
+        publish_delay_s: tuple[float, float] = (0.0, 0.0),
         read_cost_s: float = 30e-6,
         slow_reads: tuple[float, float] = (0.0, 0.0),
         dt: float = 1e-4,
@@ -82,7 +87,9 @@ class SimDevice:
         self.reads = 0
         n = math.ceil(horizon_s / tick_s) + 2
         rng = np.random.default_rng(seed)
+        # _ticks: when the energy of each update is taken; _visible: when NVML shows it
         self._ticks = tick_phase_s + tick_s * np.arange(n) + rng.uniform(-1, 1, n) * tick_jitter_s
+        self._visible = self._ticks + rng.uniform(*publish_delay_s, n)
         self._grid_n = math.ceil(horizon_s / dt) + 1
         self._cum_j = np.zeros(self._grid_n + 1)  # energy at grid points k*dt
         self._filled = 0  # grid intervals integrated so far
@@ -182,7 +189,7 @@ class SimDevice:
         slow = probability > 0 and self._read_rng.random() < probability
         self.advance(slow_s if slow else self.read_cost_s)
         last = self._tick
-        while self._ticks[last + 1] <= self.now:
+        while self._visible[last + 1] <= self.now:
             last += 1
         if last != self._tick and last >= 0:
             upto = max(0.0, float(self._ticks[last]) - self.lag_s)

@@ -15,6 +15,7 @@ from gsearch.energy.epf import (
     Candidate,
     EnergySession,
     EpfProtocol,
+    EpfResult,
     measure_candidates,
     open_session,
     registry_candidate,
@@ -113,6 +114,15 @@ def test_protocol_on_the_simulated_gpu(sim_session):
         assert row.facts["torch"] == torch.__version__
         assert row.temperature_before_c == 41.0 and row.temperature_after_c == 41.0
         assert 0 < row.device_seconds < 10
+        # per window: when it opened, the temperature after it, the counter's ticks
+        assert row.window_temperatures_c == (41.0,) * 5
+        assert len(row.window_starts_s) == len(row.window_ticks) == 5
+        for ticks, epf in zip(row.window_ticks, row.epf_windows, strict=True):
+            _seconds, joules, steps = ticks[-1]
+            assert joules / (steps * row.batch) * 1e3 == pytest.approx(epf)
+        assert EpfResult.from_dict(json.loads(json.dumps(row.to_dict()))) == row
+    starts = sorted(s for row in rows for s in row.window_starts_s)
+    assert len(set(starts)) == len(starts) == 30  # one clock orders a session's windows
     # interleaved: after preparing a, b, c, the rounds go abc, bca, cab, abc, bca
     windows = MemoryRunner.log[3:18]
     assert "".join({"4": "a", "8": "b", "6": "c"}[n] for n in windows) == "abcbcacababcbca"
@@ -125,6 +135,7 @@ def test_reference_window_agrees_with_the_aligned_protocol(sim_session):
     reference = EpfProtocol.reference_protocol(warmup_seconds=0.5, idle_seconds=0.5)
     ref = measure_candidates(session, candidates, [2], step, reference, runner_factory=factory)[0]
     assert ref.method == "plain" and len(ref.epf_windows) == 1
+    assert ref.window_ticks == () and len(ref.window_starts_s) == 1
     fast = measure_candidates(session, candidates, [2], step, FAST, runner_factory=factory)[0]
     assert ref.epf == pytest.approx(BUSY_W * 0.0137 * 1e3, rel=0.005)  # 0.1 s tick / 20 s
     assert fast.epf == pytest.approx(ref.epf, rel=0.01)

@@ -56,6 +56,7 @@ def test_profile_renders_table_json_and_csv(tmp_path):
     for key in ("model", "policy", "batch", "epf", "epf_low", "epf_high", "unit", "source"):
         assert key in objects[0]
     assert objects[0]["unit"] == "model" and objects[0]["ms_per_frame"] > 0
+    assert "window_ticks" not in objects[0] and len(objects[0]["window_starts_s"]) == 2
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert len(rows) == 4 and rows[0]["cpu_model"]
     console = Console(width=160, record=True)
