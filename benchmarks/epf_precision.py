@@ -8,9 +8,16 @@ and reports per config:
 * spread: max/min - 1 over the repeats of each sweep (target <= 1% over 5 repeats);
 * bias: the sweeps' median EPF against the 20 s reference (target <= 2%);
 * Kendall tau between the two sweeps' rankings (all configs, and per batch; >= 0.9);
-* device seconds per config and batch (target <= 10 s).
+* device seconds per config and batch (target <= 10 s);
+* where the counter ticks (NVML), a diagnosis of the spread from the windows' own counter
+  ticks, at no extra device time (``gsearch.energy.ticks``): ``alpha`` (does the energy
+  of a counter change follow its visible interval?), the EPF with the windows' ends moved
+  to the session's regular tick grid (its spread and bias beside the aligned ones), and
+  each row's outlier window with the row measured just before it and the temperatures.
 
-``--plain`` adds a sweep with plain (unaligned) windows of the same length for the
+``--configs`` measures a subset (e.g. ``mobilenet_v1/g=8,resnext50/G=32``) and
+``--reference-batches none`` skips the reference: a short, focused rerun of the rows
+that spread. ``--plain`` adds a sweep with plain (unaligned) windows of the same length for the
 reference configs, to show the bias the aligned windows avoid. ``--simulate`` runs no
 model at all: it compares aligned and plain windows on the simulated NVML counter of
 ``tests/energy/fake_nvml.py`` against the trace's true energy.
@@ -52,11 +59,13 @@ from gsearch.energy import (  # noqa: E402
     registry_candidate,
 )
 from gsearch.energy.stats import kendall_tau, spread  # noqa: E402
+from gsearch.energy.ticks import RowDiagnosis, diagnose_rows, tick_statistics  # noqa: E402
 
 console = Console(width=160)
 err = Console(stderr=True)
 
 MODELS = {"mobilenet_v1": ("G=1", "G=32", "g=8"), "resnext50": ("g=32", "G=32")}
+CONFIGS = ",".join(f"{model}/{policy}" for model, policies in MODELS.items() for policy in policies)
 REFERENCE = (("mobilenet_v1", "G=1"), ("resnext50", "g=32"))
 
 
@@ -70,8 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--energy", default="auto", choices=("auto", "nvml", "rapl", "model"))
     p.add_argument("--resolution", type=int, default=224)
+    p.add_argument("--configs", default=CONFIGS, help="model/policy pairs, comma-separated")
     p.add_argument("--batches", default="1,16,64")
-    p.add_argument("--reference-batches", default=None, help="default: first and last batch")
+    p.add_argument(
+        "--reference-batches", default=None, help="default: first and last batch; none: skip"
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--window", type=float, default=0.6, help="window seconds (sweeps)")
     p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds per candidate")
@@ -87,15 +99,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _configs(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in _csv_list(text):
+        model, _, policy = item.partition("/")
+        if not policy:
+            raise SystemExit(f"--configs: {item!r} is not model/policy (e.g. mobilenet_v1/G=32)")
+        pairs.append((model, policy))
+    return pairs
+
+
 def _row_key(row: EpfResult) -> tuple[str, str, int]:
     return (row.model, row.policy, row.batch)
 
 
 def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     batches = [int(b) for b in _csv_list(args.batches)]
+    if args.reference_batches == "none":
+        args.skip_reference = True
     ref_batches = (
         [int(b) for b in _csv_list(args.reference_batches)]
-        if args.reference_batches
+        if args.reference_batches and not args.skip_reference
         else sorted({batches[0], batches[-1]})
     )
     step = StepConfig(
@@ -114,8 +138,7 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     reference = EpfProtocol.reference_protocol(window_seconds=args.reference_seconds, **common)
     candidates = [
         registry_candidate(model, policy, resolution=args.resolution)
-        for model, policies in MODELS.items()
-        for policy in policies
+        for model, policy in _configs(args.configs)
     ]
     ref_candidates = [c for c in candidates if (c.model, c.policy) in REFERENCE]
     results: dict[str, list[EpfResult]] = {}
@@ -145,7 +168,9 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
         facts = dict(session.facts)
         unit = session.unit
         idle_w = session.idle_power_w(0.0)
+        tick_s = session.meter.tick_seconds if session.meter is not None else None
     rows = summarise(results, unit)
+    diagnosis = diagnose(results, rows, tick_s)
     summary = {
         "facts": facts,
         "unit": unit,
@@ -158,9 +183,65 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
             str(b): _tau([r for r in rows if r["batch"] == b]) for b in batches
         },
         "kendall_tau_ms_all": _tau(rows, "ms"),
+        "ticks": diagnosis,
         "date": time.strftime("%Y-%m-%d"),
     }
     return rows, summary
+
+
+def _outlier(d: RowDiagnosis | None) -> str | None:
+    if d is None or d.outlier is None:
+        return None
+    usual = "" if d.outlier_after == d.usual_after else f" (usually {d.usual_after})"
+    return f"w{d.outlier + 1} after {d.outlier_after or 'warm-up'}{usual}"
+
+
+def diagnose(
+    results: dict[str, list[EpfResult]], rows: list[dict[str, Any]], tick_s: float | None
+) -> dict[str, Any]:
+    """Add the tick diagnosis to ``rows``; return its pooled summary (empty without ticks)."""
+    if tick_s is None:
+        return {}
+    found = {name: diagnose_rows(results[name], tick_s) for name in ("sweep1", "sweep2")}
+    sweeps = [r for name in ("sweep1", "sweep2") for r in results[name]]
+    for row in rows:
+        label = f"{row['model']} {row['policy']} B={row['batch']}"
+        one, two = found["sweep1"].get(label), found["sweep2"].get(label)
+        pooled = tick_statistics(
+            [t for r in sweeps if _row_key(r) == _row_key_of(row) for t in r.window_ticks],
+            tick_s,
+        )
+        ref = row["epf_reference"]
+        row.update(
+            {
+                "alpha": pooled.alpha,
+                "tick_interval_ms": pooled.interval_ms,
+                "tick_jitter_ms": pooled.interval_jitter_ms,
+                "tick_energy_cv": pooled.energy_cv,
+                "tick_power_cv": pooled.power_cv,
+                "grid_epf_sweep1": one.grid_epf if one else None,
+                "grid_epf_sweep2": two.grid_epf if two else None,
+                "grid_spread_sweep1": one.grid_spread if one else None,
+                "grid_spread_sweep2": two.grid_spread if two else None,
+                "grid_bias_sweep1": _bias(one.grid_epf if one else None, ref),
+                "grid_bias_sweep2": _bias(two.grid_epf if two else None, ref),
+                "outlier_sweep1": _outlier(one),
+                "outlier_sweep2": _outlier(two),
+                "temperature_c_sweep1": one.temperature_c if one else None,
+            }
+        )
+    everything = tick_statistics([t for r in sweeps for t in r.window_ticks], tick_s)
+    return {
+        "tick_seconds": tick_s,
+        "alpha_all": everything.alpha,
+        "tick_interval_ms": everything.interval_ms,
+        "tick_jitter_ms": everything.interval_jitter_ms,
+        "intervals": everything.intervals,
+    }
+
+
+def _row_key_of(row: dict[str, Any]) -> tuple[str, str, int]:
+    return (row["model"], row["policy"], row["batch"])
 
 
 def _tau(rows: list[dict[str, Any]], field: str = "epf") -> float | None:
@@ -275,13 +356,55 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['wall_seconds'].items())}).",
         highlight=False,
     )
+    if summary["ticks"]:
+        print_diagnosis(rows, summary["ticks"])
+
+
+def print_diagnosis(rows: list[dict[str, Any]], ticks: dict[str, Any]) -> None:
+    """Why windows differ: what the counter's changes carry, the grid estimate, outliers."""
+    table = Table(title="Spread diagnosis from the windows' counter ticks")
+    columns = ("config", "B", "alpha", "tick ms (sd)", "energy/power CV", "spread 1/2")
+    columns += ("grid spread 1/2", "grid bias 1/2", "outlier (sweep 1)", "deg C")
+    for column in columns:
+        left = column.startswith(("config", "out"))
+        table.add_column(column, justify="left" if left else "right")
+    for r in rows:
+        cv = "-"
+        if r["tick_energy_cv"] is not None and r["tick_power_cv"] is not None:
+            cv = f"{100 * r['tick_energy_cv']:.1f}/{100 * r['tick_power_cv']:.1f}%"
+        temperature = r["temperature_c_sweep1"]
+        table.add_row(
+            f"{r['model']} {r['policy']}",
+            str(r["batch"]),
+            "-" if r["alpha"] is None else f"{r['alpha']:.2f}",
+            f"{_num(r['tick_interval_ms'])} ({_num(r['tick_jitter_ms'])})",
+            cv,
+            f"{_pct(r['spread_sweep1'])}/{_pct(r['spread_sweep2'])}".replace("+", ""),
+            f"{_pct(r['grid_spread_sweep1'])}/{_pct(r['grid_spread_sweep2'])}".replace("+", ""),
+            f"{_pct(r['grid_bias_sweep1'])}/{_pct(r['grid_bias_sweep2'])}",
+            r["outlier_sweep1"] or "-",
+            "-" if temperature is None else f"{temperature[0]:g}-{temperature[1]:g}",
+        )
+    console.print(table)
+    alpha = ticks["alpha_all"]
+    if alpha is None:
+        verdict = "the changes came too regularly to tell (both estimates agree)"
+    elif alpha < 0.3:
+        verdict = "each change carries a regular grid's energy, shown late: trust the grid columns"
+    elif alpha > 0.7:
+        verdict = "each change carries the energy up to its own moment: aligned ends are right"
+    else:
+        verdict = "in between: neither model of the counter fits"
+    console.print(
+        f"Counter changes in the sweeps: every {_num(ticks['tick_interval_ms'])} ms "
+        f"(sd {_num(ticks['tick_jitter_ms'])} ms, {ticks['intervals']} intervals); "
+        f"alpha {'-' if alpha is None else f'{alpha:.2f}'}: {verdict}.",
+        highlight=False,
+    )
 
 
 # ---------------------------------------------------------------- simulated counter
-def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Aligned vs plain windows on the simulated 100 ms NVML counter (no GPU, no model)."""
-    import pytest
-
+def _fake_nvml() -> Any:
     spec = importlib.util.spec_from_file_location(
         "fake_nvml", ROOT / "tests" / "energy" / "fake_nvml.py"
     )
@@ -289,6 +412,14 @@ def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     fake = importlib.util.module_from_spec(spec)
     sys.modules["fake_nvml"] = fake  # dataclasses look their module up there
     spec.loader.exec_module(fake)
+    return fake
+
+
+def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Aligned vs plain windows on the simulated 100 ms NVML counter (no GPU, no model)."""
+    import pytest
+
+    fake = _fake_nvml()
     from gsearch.energy.nvml import NvmlMeter
     from gsearch.energy.window import measure_aligned, measure_plain, run_for
 
@@ -341,6 +472,74 @@ def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, {"trace": "idle 120 W, busy 320 W, tau 80 ms, tick 100 ms +/- 4 ms, lag 10 ms"}
 
 
+COUNTERS = {
+    "regular": {},
+    "late firmware loop (+/-20 ms)": {"tick_jitter_s": 0.02},
+    "regular grid shown 0-44 ms late": {"publish_delay_s": (0.0, 0.044)},
+}
+
+
+def simulate_counters() -> list[dict[str, Any]]:
+    """Aligned and session-grid ends under three behaviours of the counter's changes.
+
+    Eight 0.6 s windows per cell, 0.3 s apart, polls 3 ms apart (an H200's read time).
+    """
+    import pytest
+
+    fake = _fake_nvml()
+    from gsearch.energy.nvml import NvmlMeter
+    from gsearch.energy.ticks import fit_tick_grid, grid_energy_per_step
+    from gsearch.energy.window import measure_aligned, run_for
+
+    rows = []
+    patch = pytest.MonkeyPatch()
+    try:
+        for name, options in COUNTERS.items():
+            for step_s in (0.0011, 0.0196):
+                device = fake.SimDevice(None, read_cost_s=3e-3, seed=3, **options)
+                fake.FakeNvml([fake.FakeGpu("GPU-sim", sim=device)]).install(patch)
+                clock = fake.SimClock(device)
+                meter = NvmlMeter(0, clock=clock, visible=None)
+                runner = fake.SimRunner(device, step_s, batch=4)
+                depth = max(2, math.ceil(0.02 / step_s))
+                run_for(runner, clock, 1.0, 3, depth)
+                windows = []
+                for _ in range(8):
+                    w = measure_aligned(
+                        runner,
+                        meter,
+                        clock,
+                        window_seconds=0.6,
+                        preroll_seconds=0.15,
+                        max_in_flight=depth,
+                    )
+                    windows.append((w, device.true_energy_per_step(w.start_s, w.end_s)))
+                    clock.sleep(0.3)
+                    run_for(runner, clock, 0.2, 1, depth)
+                grid = fit_tick_grid([(w.start_s, w.ticks) for w, _ in windows], 0.1)
+                assert grid is not None
+                aligned = [w.energy / w.steps / truth - 1 for w, truth in windows]
+                gridded = [
+                    grid_energy_per_step(w.ticks, w.start_s, grid) / truth - 1
+                    for w, truth in windows
+                ]
+                stats = tick_statistics([w.ticks for w, _ in windows], 0.1)
+                rows.append(
+                    {
+                        "counter": name,
+                        "step_ms": step_s * 1e3,
+                        "alpha": stats.alpha,
+                        "aligned_spread": max(aligned) - min(aligned),
+                        "aligned_worst": max(aligned, key=abs),
+                        "grid_spread": max(gridded) - min(gridded),
+                        "grid_worst": max(gridded, key=abs),
+                    }
+                )
+    finally:
+        patch.undo()
+    return rows
+
+
 def print_simulation(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     table = Table(title=f"window error vs the trace's true energy per step ({summary['trace']})")
     for column in ("window s", "step ms", "aligned worst", "plain worst", "plain median |err|"):
@@ -354,6 +553,24 @@ def print_simulation(rows: list[dict[str, Any]], summary: dict[str, Any]) -> Non
             _pct(r["plain_median_abs"]).replace("+", ""),
         )
     console.print(table)
+    counters = summary.get("counters", [])
+    if not counters:
+        return
+    table = Table(title="aligned vs session-grid ends, 8 windows of 0.6 s, by counter behaviour")
+    columns = ("counter", "step ms", "alpha", "aligned spread", "aligned worst")
+    for column in (*columns, "grid spread", "grid worst"):
+        table.add_column(column, justify="left" if column == "counter" else "right")
+    for r in counters:
+        table.add_row(
+            r["counter"],
+            f"{r['step_ms']:g}",
+            "-" if r["alpha"] is None else f"{r['alpha']:.2f}",
+            _pct(r["aligned_spread"]).replace("+", ""),
+            _pct(r["aligned_worst"]),
+            _pct(r["grid_spread"]).replace("+", ""),
+            _pct(r["grid_worst"]),
+        )
+    console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.simulate:
         rows, summary = simulate()
+        summary["counters"] = simulate_counters()
         write(out, rows, summary, "epf_window_simulation")
         print_simulation(rows, summary)
         return 0

@@ -3,11 +3,13 @@
 # then the paper's table. About 8 minutes; each stage has its own time limit
 # (measured on an H200: probe and tests 35 s, precision 230 s, profiles 85 s each).
 #
-#   0. benchmarks/nvml_probe.py: counter read cost and tick period, idle and busy (~10 s);
+#   0. benchmarks/nvml_probe.py: counter read cost and tick period, idle and busy, and
+#      alpha: does a change's energy follow its visible interval (~10 s);
 #      the CUDA tests (graph and eager runners, NVML windows) (~30 s). A failure here
 #      stops the script at once, so that a broken GPU path does not spend the GPU time;
 #   1. benchmarks/epf_precision.py: two sweeps of MobileNet-V1 (G=1, G=32, g=8) and
-#      ResNeXt-50 (g=32, G=32) at B=1,16,64 plus 20 s reference windows (<= 4 min);
+#      ResNeXt-50 (g=32, G=32) at B=1,16,64 plus 20 s reference windows (<= 4 min),
+#      then the spread diagnosis from the windows' own counter ticks (no device time);
 #   2. gsearch profile --paper for both models at B=1 and 64, 3 repeats (<= 3 min).
 #
 # Run from the repository root on the GPU machine, with .whl/ made by

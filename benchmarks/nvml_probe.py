@@ -5,7 +5,9 @@ cheap (well under the 10 ms allowed between the polls around a tick) and that it
 changes about every 100 ms (``NVML_TICK_SECONDS``). This probe measures, idle and busy:
 
 * the cost of one ``nvmlDeviceGetTotalEnergyConsumption`` call (median, 99th percentile);
-* the time between counter changes (median, min, max) and the energy per change;
+* the time between counter changes (median, min, max) and the energy per change, and
+  ``alpha``: does a change's energy follow its visible interval (1) or not (0, a regular
+  grid's energy shown late; see :mod:`gsearch.energy.ticks`)?
 * the torch-to-NVML device mapping (torch's UUID against NVML's).
 
 It needs a GPU; it prints one short table and writes ``nvml_probe.json`` to ``--out``.
@@ -30,6 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gsearch.energy.select import open_meter  # noqa: E402
+from gsearch.energy.ticks import tick_statistics  # noqa: E402
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -62,7 +65,15 @@ def ticks(read: Any, seconds: float, busy: Any = None) -> dict[str, float]:
     if not gaps:
         return {"changes": float(len(changes))}
     mean_gap = statistics.fmean(gaps)
+    cumulative = list(itertools.accumulate(j for _, j in changes[1:]))
+    series = [
+        (t - changes[0][0], j, 0.0) for (t, _), j in zip(changes[1:], cumulative, strict=True)
+    ]
+    stats = tick_statistics([[(0.0, 0.0, 0.0), *series]], 0.1)
     return {
+        "alpha": stats.alpha,
+        "energy_cv": stats.energy_cv,
+        "power_cv": stats.power_cv,
         "changes": float(len(changes)),
         "gap_median_ms": 1e3 * statistics.median(gaps),
         "gap_min_ms": 1e3 * min(gaps),
@@ -121,10 +132,16 @@ def main() -> int:
         if "gap_median_ms" not in t:
             print(f"{phase}: {t['changes']:.0f} counter changes in {args.seconds} s")
             continue
+        alpha = "-" if t["alpha"] is None else f"{t['alpha']:.2f}"
+        cv = "-"
+        if t["energy_cv"] is not None and t["power_cv"] is not None:
+            cv = f"{100 * t['energy_cv']:.1f}/{100 * t['power_cv']:.1f}%"
         print(
             f"{phase}: change every {t['gap_median_ms']:.1f} ms "
             f"[{t['gap_min_ms']:.1f}, {t['gap_max_ms']:.1f}], "
-            f"{t['joules_per_change']:.2f} J per change, {t['power_w']:.1f} W"
+            f"{t['joules_per_change']:.2f} J per change, {t['power_w']:.1f} W; "
+            f"energy/power CV {cv}, "
+            f"alpha {alpha} (1: energy follows the visible interval, 0: it does not)"
         )
     return 0
 

@@ -32,6 +32,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gsearch.energy.stats import spread
+
+if TYPE_CHECKING:
+    from gsearch.energy.epf import EpfResult
 
 Tick = tuple[float, float, float]
 
@@ -190,3 +196,76 @@ def tick_statistics(windows: Sequence[Sequence[Tick]], tick_s: float) -> TickSta
         power_cv=_cv([e / t for t, e in zip(dts, des, strict=True) if t > 0]),
         alpha=alpha,
     )
+
+
+@dataclass(frozen=True)
+class RowDiagnosis:
+    """Why a row's windows may differ: its ticks, the grid estimate, its outlier window.
+
+    Attributes:
+        ticks: The row's counter changes, pooled over its windows.
+        grid_epf_windows: EPF of each window with its ends on the session's grid, mJ
+            per frame.
+        grid_epf: Their median.
+        grid_spread: Their max/min - 1.
+        outlier: Index of the window farthest from the row's median EPF.
+        outlier_after: The row measured just before that window ("model policy B").
+        usual_after: The row measured just before most of the row's windows.
+        temperature_c: (lowest, highest) device temperature after the row's windows.
+    """
+
+    ticks: TickStatistics
+    grid_epf_windows: tuple[float, ...]
+    grid_epf: float | None
+    grid_spread: float | None
+    outlier: int | None
+    outlier_after: str | None
+    usual_after: str | None
+    temperature_c: tuple[float, float] | None
+
+
+def _label(row: EpfResult) -> str:
+    return f"{row.model} {row.policy} B={row.batch}"
+
+
+def diagnose_rows(rows: Sequence[EpfResult], tick_s: float) -> dict[str, RowDiagnosis]:
+    """Diagnose the measured rows of one session (every row's windows on one clock).
+
+    Returns:
+        One diagnosis per ``"model policy B=batch"`` label, for rows with windows.
+    """
+    measured = [r for r in rows if r.status == "ok" and r.window_starts_s]
+    timeline = sorted((start, _label(row)) for row in measured for start in row.window_starts_s)
+    before = {start: timeline[k - 1][1] if k else None for k, (start, _) in enumerate(timeline)}
+    grid = fit_tick_grid(
+        [
+            (start, ticks)
+            for row in measured
+            for start, ticks in zip(row.window_starts_s, row.window_ticks, strict=False)
+        ],
+        tick_s,
+    )
+    result: dict[str, RowDiagnosis] = {}
+    for row in measured:
+        grid_epf: list[float] = []
+        if grid is not None and row.unit == "mJ":
+            for start, ticks in zip(row.window_starts_s, row.window_ticks, strict=False):
+                per_step = grid_energy_per_step(ticks, start, grid)
+                if per_step is not None:
+                    grid_epf.append(per_step * 1e3 / row.batch)
+        median = statistics.median(row.epf_windows)
+        outlier = max(range(len(row.epf_windows)), key=lambda k: abs(row.epf_windows[k] - median))
+        afters = [before[start] for start in row.window_starts_s]
+        named = [a for a in afters if a is not None]
+        temperatures = [t for t in row.window_temperatures_c if t is not None]
+        result[_label(row)] = RowDiagnosis(
+            ticks=tick_statistics(row.window_ticks, tick_s),
+            grid_epf_windows=tuple(grid_epf),
+            grid_epf=statistics.median(grid_epf) if grid_epf else None,
+            grid_spread=spread(grid_epf) if len(grid_epf) > 1 else None,
+            outlier=outlier,
+            outlier_after=afters[outlier],
+            usual_after=max(set(named), key=named.count) if named else None,
+            temperature_c=(min(temperatures), max(temperatures)) if temperatures else None,
+        )
+    return result

@@ -47,3 +47,7 @@ def test_cuda_protocol_with_auto_energy():
         if row.source == "nvml":
             assert row.method == "aligned" and row.unit == "mJ"
             assert row.facts["driver"] and row.power_w > 0
+            # the real counter's ticks are kept, and end where the window ends
+            assert len(row.window_ticks) == 3 and all(len(t) >= 2 for t in row.window_ticks)
+            for ticks, epf in zip(row.window_ticks, row.epf_windows, strict=True):
+                assert ticks[-1][1] / (ticks[-1][2] * row.batch) * 1e3 == pytest.approx(epf)

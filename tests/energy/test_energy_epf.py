@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import torch
 from fake_nvml import PowerTrace, SimRunner
+from rich.console import Console
 from torch import nn
 
 from gsearch.energy.cache import EpfCache
@@ -24,6 +27,7 @@ from gsearch.energy.meter import EnergyChoice
 from gsearch.energy.model import model_score_per_frame
 from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.steps import StepConfig, make_runner
+from gsearch.energy.ticks import diagnose_rows
 from gsearch.errors import GsearchError
 
 IDLE_W, BUSY_W = 120.0, 320.0
@@ -277,3 +281,61 @@ def test_out_of_memory_is_found_behind_a_capture_error():
     except RuntimeError as error:
         assert is_out_of_memory(error)
     assert not is_out_of_memory(ValueError("shapes do not match"))
+
+
+def test_diagnosis_of_a_session_whose_counter_publishes_late(sim_session):
+    # The counter of this simulated GPU takes its energy every 100 ms and shows it 0-44 ms
+    # later: the protocol's windows spread, the diagnosis says why and what fixes it.
+    _, session, factory = sim_session(publish_delay_s=(0.0, 0.044), read_cost_s=3e-3)
+    step_s = {"a": 0.002, "b": 0.0049, "c": 0.0011}
+    candidates = [_candidate(name, 4 + k, gpu_s) for k, (name, gpu_s) in enumerate(step_s.items())]
+    rows = measure_candidates(
+        session, candidates, [4], StepConfig(batch=1, resolution=8), FAST, runner_factory=factory
+    )
+    found = diagnose_rows(rows, 0.1)
+    assert set(found) == {"net a B=4", "net b B=4", "net c B=4"}
+    for row in rows:
+        diagnosis = found[f"net {row.policy} B=4"]
+        truth = BUSY_W * step_s[row.policy] * 1e3
+        assert row.spread > 0.02  # what the late publishing does to aligned windows
+        assert diagnosis.ticks.alpha is not None and abs(diagnosis.ticks.alpha) < 0.2
+        assert diagnosis.grid_spread < 0.005 and len(diagnosis.grid_epf_windows) == 5
+        assert diagnosis.grid_epf == pytest.approx(truth, rel=0.005)
+        assert diagnosis.temperature_c == (41.0, 41.0)
+        # rounds abc, bca, cab, abc, bca: a window mostly follows the one before in abc
+        before = {"a": "c", "b": "a", "c": "b"}[row.policy]
+        assert diagnosis.usual_after == f"net {before} B=4"
+        assert diagnosis.outlier is not None and 0 <= diagnosis.outlier < 5
+
+
+def _precision_benchmark():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "epf_precision.py"
+    spec = importlib.util.spec_from_file_location("epf_precision", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_precision_benchmark_prints_the_diagnosis(sim_session, monkeypatch):
+    bench = _precision_benchmark()
+    _, session, factory = sim_session(publish_delay_s=(0.0, 0.044), read_cost_s=3e-3)
+    candidates = [_candidate("a", 4, 0.002), _candidate("b", 8, 0.0049)]
+    step = StepConfig(batch=1, resolution=8)
+    results = {
+        name: measure_candidates(session, candidates, [4], step, FAST, runner_factory=factory)
+        for name in ("sweep1", "sweep2")
+    }
+    rows = bench.summarise(results, "mJ")
+    ticks = bench.diagnose(results, rows, 0.1)
+    assert ticks["alpha_all"] is not None and abs(ticks["alpha_all"]) < 0.1
+    for row in rows:
+        assert row["spread_sweep1"] > 0.02 and row["grid_spread_sweep1"] < 0.005
+        assert row["grid_epf_sweep2"] == pytest.approx(row["grid_epf_sweep1"], rel=0.003)
+        assert row["outlier_sweep1"].startswith("w")
+    console = Console(width=200, record=True)
+    monkeypatch.setattr(bench, "console", console)
+    bench.print_diagnosis(rows, ticks)
+    text = console.export_text()
+    assert "net a" in text and "shown late: trust the grid columns" in text
+    assert bench.diagnose(results, rows, None) == {}  # no counter ticks, no diagnosis
