@@ -60,6 +60,7 @@ from gsearch.energy import (  # noqa: E402
 )
 from gsearch.energy.stats import kendall_tau, spread  # noqa: E402
 from gsearch.energy.ticks import RowDiagnosis, diagnose_rows, tick_statistics  # noqa: E402
+from gsearch.errors import GsearchError  # noqa: E402
 
 console = Console(width=160)
 err = Console(stderr=True)
@@ -585,7 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         # an oversubscribed shared CPU makes multi-threaded steps erratic
         torch.set_num_threads(args.threads)
-    rows, summary = run_sweeps(args)
+    try:
+        rows, summary = run_sweeps(args)
+    except GsearchError as error:
+        err.print(f"epf_precision: {error}", highlight=False)
+        return 2
     write(out, rows, summary, "epf_precision")
     print_table(rows, summary)
     return 0
