@@ -203,7 +203,8 @@ def diagnose(
     """Add the tick diagnosis to ``rows``; return its pooled summary (empty without ticks)."""
     if tick_s is None:
         return {}
-    found = {name: diagnose_rows(results[name], tick_s) for name in ("sweep1", "sweep2")}
+    fits = {name: diagnose_rows(results[name], tick_s) for name in ("sweep1", "sweep2")}
+    found = {name: fit[0] for name, fit in fits.items()}
     sweeps = [r for name in ("sweep1", "sweep2") for r in results[name]]
     for row in rows:
         label = f"{row['model']} {row['policy']} B={row['batch']}"
@@ -238,6 +239,9 @@ def diagnose(
         "tick_interval_ms": everything.interval_ms,
         "tick_jitter_ms": everything.interval_jitter_ms,
         "intervals": everything.intervals,
+        "grid_residual_ms": {
+            name: grid.residual_ms if grid else None for name, (_, grid) in fits.items()
+        },
     }
 
 
@@ -396,10 +400,12 @@ def print_diagnosis(rows: list[dict[str, Any]], ticks: dict[str, Any]) -> None:
         verdict = "each change carries the energy up to its own moment: aligned ends are right"
     else:
         verdict = "in between: neither model of the counter fits"
+    residual = ", ".join(f"{k} {_num(v)} ms" for k, v in ticks["grid_residual_ms"].items())
     console.print(
         f"Counter changes in the sweeps: every {_num(ticks['tick_interval_ms'])} ms "
         f"(sd {_num(ticks['tick_jitter_ms'])} ms, {ticks['intervals']} intervals); "
-        f"alpha {'-' if alpha is None else f'{alpha:.2f}'}: {verdict}.",
+        f"alpha {'-' if alpha is None else f'{alpha:.2f}'}: {verdict}. "
+        f"Ticks off the session grid (rms): {residual}.",
         highlight=False,
     )
 

@@ -29,6 +29,7 @@ A tick is (seconds, energy, steps) since the window's first tick, as recorded in
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,10 +66,19 @@ def _steps_at(ticks: Sequence[Tick], when: float) -> float:
 
 @dataclass(frozen=True)
 class TickGrid:
-    """A regular grid of counter updates on the host clock: ``origin_s + place * period_s``."""
+    """A regular grid of counter updates on the host clock: ``origin_s + place * period_s``.
+
+    Attributes:
+        origin_s: Host clock time of place 0.
+        period_s: Time between places.
+        residual_ms: Root mean square of the ticks' distance from their places: the
+            polling noise plus any late showing; a large value (tens of ms, near half a
+            period) says the changes do not keep to one grid at all.
+    """
 
     origin_s: float
     period_s: float
+    residual_ms: float = 0.0
 
     def place(self, when: float) -> int:
         """The grid place nearest to ``when``."""
@@ -117,7 +127,11 @@ def fit_tick_grid(
             origin, period = _line(points)
             if abs(period / tick_s - 1.0) < 0.2:
                 grid = TickGrid(origin, period)
-    return grid
+    if grid is None:
+        return None
+    residuals = [when - grid.time(place) for place, when in points]
+    rms = math.sqrt(statistics.fmean(r * r for r in residuals))
+    return TickGrid(grid.origin_s, grid.period_s, 1e3 * rms)
 
 
 def grid_energy_per_step(ticks: Sequence[Tick], start_s: float, grid: TickGrid) -> float | None:
@@ -228,11 +242,14 @@ def _label(row: EpfResult) -> str:
     return f"{row.model} {row.policy} B={row.batch}"
 
 
-def diagnose_rows(rows: Sequence[EpfResult], tick_s: float) -> dict[str, RowDiagnosis]:
+def diagnose_rows(
+    rows: Sequence[EpfResult], tick_s: float
+) -> tuple[dict[str, RowDiagnosis], TickGrid | None]:
     """Diagnose the measured rows of one session (every row's windows on one clock).
 
     Returns:
-        One diagnosis per ``"model policy B=batch"`` label, for rows with windows.
+        One diagnosis per ``"model policy B=batch"`` label, for rows with windows, and
+        the session's tick grid (None without ticks).
     """
     measured = [r for r in rows if r.status == "ok" and r.window_starts_s]
     timeline = sorted((start, _label(row)) for row in measured for start in row.window_starts_s)
@@ -268,4 +285,4 @@ def diagnose_rows(rows: Sequence[EpfResult], tick_s: float) -> dict[str, RowDiag
             usual_after=max(set(named), key=named.count) if named else None,
             temperature_c=(min(temperatures), max(temperatures)) if temperatures else None,
         )
-    return result
+    return result, grid

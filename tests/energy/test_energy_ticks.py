@@ -106,6 +106,7 @@ def test_the_grid_numbers_ticks_across_long_gaps():
     assert grid is not None
     assert grid.period_s == pytest.approx(period, rel=1e-6)
     assert grid.place(grid.time(244)) == 244
+    assert grid.residual_ms == pytest.approx(0.0, abs=1e-6)
 
 
 def test_too_few_ticks_give_no_estimate():
