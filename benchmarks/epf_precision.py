@@ -206,13 +206,14 @@ def diagnose(
     fits = {name: diagnose_rows(results[name], tick_s) for name in ("sweep1", "sweep2")}
     found = {name: fit[0] for name, fit in fits.items()}
     sweeps = [r for name in ("sweep1", "sweep2") for r in results[name]]
+    ticks_by_key: dict[tuple[str, str, int], list[Any]] = {}
+    for r in sweeps:  # both sweeps' windows of a config, pooled
+        ticks_by_key.setdefault(_row_key(r), []).extend(r.window_ticks)
     for row in rows:
+        key = (row["model"], row["policy"], row["batch"])
         label = f"{row['model']} {row['policy']} B={row['batch']}"
         one, two = found["sweep1"].get(label), found["sweep2"].get(label)
-        pooled = tick_statistics(
-            [t for r in sweeps if _row_key(r) == _row_key_of(row) for t in r.window_ticks],
-            tick_s,
-        )
+        pooled = tick_statistics(ticks_by_key.get(key, []), tick_s)
         ref = row["epf_reference"]
         row.update(
             {
@@ -243,10 +244,6 @@ def diagnose(
             name: grid.residual_ms if grid else None for name, (_, grid) in fits.items()
         },
     }
-
-
-def _row_key_of(row: dict[str, Any]) -> tuple[str, str, int]:
-    return (row["model"], row["policy"], row["batch"])
 
 
 def _tau(rows: list[dict[str, Any]], field: str = "epf") -> float | None:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from gsearch.energy.nvml import NVML_TICK_SECONDS  # noqa: E402
 from gsearch.energy.select import open_meter  # noqa: E402
 from gsearch.energy.ticks import tick_statistics  # noqa: E402
 
@@ -69,7 +70,7 @@ def ticks(read: Any, seconds: float, busy: Any = None) -> dict[str, float]:
     series = [
         (t - changes[0][0], j, 0.0) for (t, _), j in zip(changes[1:], cumulative, strict=True)
     ]
-    stats = tick_statistics([[(0.0, 0.0, 0.0), *series]], 0.1)
+    stats = tick_statistics([[(0.0, 0.0, 0.0), *series]], NVML_TICK_SECONDS)
     return {
         "alpha": stats.alpha,
         "energy_cv": stats.energy_cv,

@@ -388,9 +388,8 @@ class _Active:
     depth: int
     seconds: float
     windows: list[Window] = field(default_factory=list)
-    temperatures_c: list[float | None] = field(default_factory=list)
+    temperatures_c: list[float | None] = field(default_factory=list)  # after each window
     temperature_before_c: float | None = None
-    temperature_after_c: float | None = None
     failure: str = ""
 
 
@@ -492,8 +491,7 @@ class _Measurement:
                     self.release(active)
                 active.seconds += self.clock.now() - start
                 if not active.failure:
-                    active.temperature_after_c = self.session.temperature_c()
-                    active.temperatures_c.append(active.temperature_after_c)
+                    active.temperatures_c.append(self.session.temperature_c())
 
     def release(self, active: _Active) -> None:
         release = getattr(active.runner, "release", None)
@@ -539,7 +537,7 @@ class _Measurement:
             dynamic_epf=dynamic,
             device_seconds=active.seconds,
             temperature_before_c=active.temperature_before_c,
-            temperature_after_c=active.temperature_after_c,
+            temperature_after_c=active.temperatures_c[-1] if active.temperatures_c else None,
             window_starts_s=tuple(w.start_s for w in active.windows),
             window_temperatures_c=tuple(active.temperatures_c),
             window_ticks=(
