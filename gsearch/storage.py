@@ -7,60 +7,178 @@ RetryHeartbeatStaleTrialCallback instead of staying RUNNING forever.
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import os
+import re
 import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from gsearch.errors import GsearchError
+from gsearch.errors import (
+    ConfigError,
+    ForeignStudy,
+    GsearchError,
+    StorageFull,
+    StorageLocked,
+    StorageReadOnly,
+    StorageUnavailable,
+)
 
 _log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_SECONDS = 10
 GRACE_PERIOD_SECONDS = 30
 SQLITE_HEADER = b"SQLite format 3\x00"
+# System attrs gsearch writes into its studies; "gsearch:space" marks a study as gsearch's.
+STUDY_ATTR_PREFIX = "gsearch:"
+STUDY_MARK = STUDY_ATTR_PREFIX + "space"
+# Tables every Optuna RDB storage holds: a database without them is another program's.
+OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+# Python modules SQLAlchemy loads per dialect, and the pip package that provides each.
+DRIVER_PACKAGES = {
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "mysql": "mysql-connector-python",
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
+    "asyncpg": "asyncpg",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
 T = TypeVar("T")
+
+_PASSWORD_IN_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*):[^\s@]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    The one place secrets are removed: the CLI passes every line it prints through it.
+    """
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an ``sqlite:///`` URL (None for in-memory or another backend)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url.removeprefix("sqlite:///").partition("?")[0]
+    if rest in ("", ":memory:"):
+        return None
+    return Path(rest)  # sqlite:////abs -> "/abs", sqlite:///rel -> "rel"
+
+
+def _named(url: str) -> str:
+    return f"storage {redact(url)}" if url else "the storage"
+
+
+def _sqlite_fault(error: BaseException, url: str) -> GsearchError | None:
+    """The true one-line error for an SQLite failure that is not corruption, if it is one."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return StorageLocked(
+            f"{_named(url)} is locked by another process: wait for it to finish "
+            "or retry (SQLite takes one writer at a time; use PostgreSQL for many)"
+        )
+    if "disk is full" in text or "no space left" in text:
+        return StorageFull(f"{_named(url)}: no space left on device: free space")
+    if "readonly" in text or "read-only" in text or "read only" in text:
+        return StorageReadOnly(
+            f"{_named(url)} is read-only: make the file and its folder writable "
+            "or pass another --storage"
+        )
+    if "unable to open" in text:
+        return StorageUnavailable(f"cannot open {_named(url)}: {error}")
+    return None
+
+
+def _sqlite_tables(path: Path, url: str) -> list[str]:
+    """Names of the tables in an SQLite file, read without writing; corruption is one error."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
+            ]
+            bad = connection.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as error:
+        fault = _sqlite_fault(error, url)
+        if fault is not None:
+            raise fault from None
+        raise StorageUnavailable(
+            f"storage {redact(url)} is a corrupt SQLite database ({error})"
+        ) from None
+    if bad and bad[0] != "ok":
+        raise StorageUnavailable(f"storage {redact(url)} is a corrupt SQLite database ({bad[0]})")
+    return tables
 
 
 def _check_sqlite_file(url: str, create: bool) -> None:
-    """Create the folder of a new SQLite file; refuse a file that is not an SQLite database."""
-    path = Path(url.removeprefix("sqlite:///"))
-    if url.startswith("sqlite:////"):
-        path = Path("/" + url.removeprefix("sqlite:////"))
+    """Create the folder of a new SQLite file (writers only); refuse a file that is no
+    Optuna database, and a folder given as the file. Never writes into an existing file."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    shown = redact(url)
+    if path.is_dir():
+        raise StorageUnavailable(
+            f"storage {shown} names a folder, not a file: pass sqlite:///{path}/gsearch.db"
+        )
     if not path.exists():
         if not create:
-            raise GsearchError(
-                f"storage {url} does not exist: run a search first or pass --storage"
+            raise StorageUnavailable(
+                f"storage {shown} does not exist: run a search first or pass --storage"
+            )
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise StorageUnavailable(
+                f"cannot create storage {shown}: {blocker} is a file, not a folder"
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise GsearchError(
-                f"cannot create the folder of storage {url}: {error.strerror}"
+            raise StorageUnavailable(
+                f"cannot create the folder of storage {shown}: {error.strerror}"
             ) from None
         return
-    with path.open("rb") as handle:
-        header = handle.read(len(SQLITE_HEADER))
-    if header and header != SQLITE_HEADER:
-        raise GsearchError(
-            f"storage {url} is not an SQLite database (corrupt or another file): "
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise StorageUnavailable(f"cannot read storage {shown}: {error.strerror}") from None
+    if not header:
+        if create:
+            return  # an empty file is an empty SQLite database: a writer may set it up
+        raise StorageUnavailable(
+            f"storage {shown} is an empty file, not an Optuna database: run a search first "
+            "or pass another --storage"
+        )
+    if header != SQLITE_HEADER:
+        raise StorageUnavailable(
+            f"storage {shown} is not an SQLite database (corrupt or another file): "
             "move it away or pass another --storage"
         )
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-            connection.execute("PRAGMA schema_version").fetchone()
-            bad = connection.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.DatabaseError as error:
-        raise GsearchError(f"storage {url} is a corrupt SQLite database ({error})") from None
-    if bad and bad[0] != "ok":
-        raise GsearchError(f"storage {url} is a corrupt SQLite database ({bad[0]})")
+    tables = _sqlite_tables(path, url)
+    if not tables and create:
+        return
+    if not set(tables) >= OPTUNA_TABLES:
+        what = f"holds the tables {', '.join(tables[:6])}" if tables else "holds no table"
+        raise ForeignStudy(
+            f"storage {shown} is an SQLite database that {what}, not an Optuna storage: "
+            "pass another --storage"
+        )
 
 
 class _HeartbeatTolerantStorage(RDBStorage):
@@ -80,6 +198,16 @@ class _HeartbeatTolerantStorage(RDBStorage):
             _log.debug("skipped the heartbeat of trial %d: %s", trial_id, error)
 
 
+def _missing_driver(error: ImportError, url: str) -> StorageUnavailable:
+    module = error.name or getattr(error.__cause__, "name", None) or "?"
+    package = DRIVER_PACKAGES.get(module.split(".")[0], module)
+    scheme = url.partition("://")[0]
+    return StorageUnavailable(
+        f"storage {redact(url)}: the {scheme} driver is not installed (Python module "
+        f"{module!r}): pip install {package}"
+    )
+
+
 def open_storage(
     url: str,
     *,
@@ -96,19 +224,22 @@ def open_storage(
         heartbeat_interval: Seconds between a running trial's heartbeats (None: off).
         grace_period: Seconds without a heartbeat after which a trial counts as dead.
         max_retry: Times a dead trial is retried.
-        create: Create a missing SQLite file (False for readers: report, dashboard).
+        create: Create a missing SQLite file and Optuna's tables (writers). False for
+            readers (report, dashboard): nothing is created, and a database without
+            Optuna's tables is refused.
     """
+    if not url.strip():
+        raise StorageUnavailable("storage URL is empty: use sqlite:///path.db or postgresql://...")
     if "://" not in url:
-        raise GsearchError(
-            f"storage {url!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
+        raise StorageUnavailable(
+            f"storage {redact(url)!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
-    if url.startswith("sqlite:"):
-        _check_sqlite_file(url, create)
+    _check_sqlite_file(url, create)
     try:
         with warnings.catch_warnings():
             # Heartbeats and the retry callback are marked experimental; we rely on them.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return _HeartbeatTolerantStorage(
+            storage = _HeartbeatTolerantStorage(
                 url,
                 engine_kwargs=_engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,
@@ -116,12 +247,133 @@ def open_storage(
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                     max_retry=max_retry
                 ),
+                skip_table_creation=not create,
+                skip_compatibility_check=not create,
             )
+            if not create:
+                _require_optuna_tables(storage, url)
+                storage._version_manager.check_table_schema_compatibility()
+            return storage
+    except GsearchError:
+        raise
     except ImportError as error:
-        raise GsearchError(f"storage {url}: missing database driver ({error.name})") from None
+        raise _missing_driver(error, url) from None
     except Exception as error:  # SQLAlchemy wraps driver errors in many classes
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise GsearchError(f"cannot open storage {_redact(url)}: {reason}") from None
+        raise storage_error(error, url) from None
+
+
+def _require_optuna_tables(storage: RDBStorage, url: str) -> None:
+    tables = set(sqlalchemy.inspect(storage.engine).get_table_names())
+    if not tables >= OPTUNA_TABLES:
+        what = f"holds the tables {', '.join(sorted(tables)[:6])}" if tables else "holds no table"
+        raise ForeignStudy(
+            f"storage {redact(url)} is a database that {what}, not an Optuna storage: "
+            "pass another --storage"
+        )
+
+
+def storage_error(error: BaseException, url: str) -> GsearchError:
+    """One true line for a failure to open or use the storage at ``url``."""
+    fault = storage_fault(error, url)
+    if fault is not None:
+        return fault
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    reason = redact(lines[0]) if lines else type(error).__name__
+    return StorageUnavailable(f"cannot open {_named(url)}: {reason}")
+
+
+def storage_fault(error: BaseException, url: str = "") -> GsearchError | None:
+    """Locked, full or read-only behind ``error`` (searched along its chain), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return StorageFull(f"{_named(url)}: no space left on device: free space")
+        if isinstance(current, (sqlite3.OperationalError, sqlalchemy.exc.OperationalError)):
+            fault = _sqlite_fault(getattr(current, "orig", None) or current, url)
+            if fault is not None:
+                return fault
+        if type(current).__name__ == "DiskFull":  # PostgreSQL's SQLSTATE 53100
+            return StorageFull(f"{_named(url)}: no space left on device: free space")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_gsearch_study(storage: optuna.storages.BaseStorage, study_id: int) -> bool:
+    """Whether the study was made by gsearch (it carries the ``gsearch:space`` attr)."""
+    return STUDY_MARK in storage.get_study_system_attrs(study_id)
+
+
+def describe_foreign_study(storage: optuna.storages.BaseStorage, study_id: int, url: str) -> str:
+    """One line saying what a study that another program made is."""
+    name = storage.get_study_name_from_id(study_id)
+    directions = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    trials = len(storage.get_all_trials(study_id, deepcopy=False))
+    return (
+        f"study {name!r} in {redact(url)} was made by another program, not gsearch "
+        f"({trials} trials, {len(directions)} objective(s): {', '.join(directions)}; "
+        f"no {STUDY_MARK!r} attribute): gsearch neither reads nor writes it, pass another --study"
+    )
+
+
+def refuse_foreign_study(storage: optuna.storages.BaseStorage, name: str, url: str) -> None:
+    """Raise :class:`ForeignStudy` when ``name`` exists and another program made it.
+
+    Called before a run writes anything into the study; an absent study is fine.
+    """
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return
+    if not is_gsearch_study(storage, study_id):
+        raise ForeignStudy(describe_foreign_study(storage, study_id, url))
+
+
+def open_existing_study(url: str, name: str | None) -> tuple[optuna.Study, dict[str, Any]]:
+    """An existing gsearch study and its facts, opened without creating anything.
+
+    Args:
+        url: Storage URL (must already hold Optuna's tables).
+        name: Study name; None picks the storage's only study.
+
+    Returns:
+        The study and its system attrs with the ``gsearch:`` prefix stripped.
+    """
+    storage = open_storage(url, heartbeat_interval=None, create=False)
+    shown = redact(url)
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        names = [s.study_name for s in summaries]
+        if name is None:
+            if not names:
+                raise StorageUnavailable(f"storage {shown} holds no study yet")
+            if len(names) > 1:
+                raise ConfigError(
+                    f"storage {shown} holds studies {', '.join(names)}: pass --study NAME"
+                )
+            name = names[0]
+        if name not in names:
+            raise ConfigError(
+                f"no study {name!r} in {shown}; it holds {', '.join(names) or 'no study'}"
+            )
+        study_id = storage.get_study_id_from_name(name)
+        if not is_gsearch_study(storage, study_id):
+            raise ForeignStudy(describe_foreign_study(storage, study_id, url))
+        study = optuna.load_study(study_name=name, storage=storage)
+        attrs = storage.get_study_system_attrs(study_id)
+    except GsearchError:
+        raise
+    except Exception as error:
+        if storage_fault(error, url) is None and _connection_error(error) is None:
+            raise
+        raise storage_error(error, url) from None
+    facts = {
+        key.removeprefix(STUDY_ATTR_PREFIX): value
+        for key, value in attrs.items()
+        if key.startswith(STUDY_ATTR_PREFIX)
+    }
+    return study, facts
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:
@@ -129,15 +381,6 @@ def _engine_kwargs(url: str) -> dict[str, object]:
         # Fail fast when the server is unreachable, and drop dead pooled connections.
         return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
     return {}
-
-
-def _redact(url: str) -> str:
-    """The URL without a password."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
 
 
 # Seconds to wait before each retry when the storage stops answering mid-run (~1 minute);
@@ -153,11 +396,13 @@ def retry_delays() -> tuple[float, ...]:
     try:
         delays = tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise GsearchError(
+        raise ConfigError(
             f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: expected seconds separated by commas"
         ) from None
-    if any(d < 0 for d in delays):
-        raise GsearchError(f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: delays must be >= 0")
+    if any(not math.isfinite(d) or d < 0 for d in delays):
+        raise ConfigError(
+            f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: delays must be finite numbers >= 0"
+        )
     return delays
 
 
@@ -184,26 +429,34 @@ def with_storage_retries(
     call: Callable[[], T],
     delays: Sequence[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    url: str = "",
 ) -> T:
-    """``call()``, retried with backoff while the storage is unreachable, then one clear error.
+    """``call()``, retried with backoff while the storage is unreachable or locked, then one
+    clear error.
 
     ``call`` must be safe to repeat. A trial whose result could not be stored stays
     RUNNING in the storage; its heartbeat stops, so once the storage is back it is
-    marked failed and retried: nothing half-written is kept.
+    marked failed and retried: nothing half-written is kept. A full or read-only storage
+    is not retried: each retry would start (and fail) one more trial.
     """
     delays = retry_delays() if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
             return call()
         except Exception as raised:
-            error = _connection_error(raised)
+            fault = storage_fault(raised, url)
+            if isinstance(fault, (StorageFull, StorageReadOnly)):
+                raise fault from None
+            error = fault or _connection_error(raised)
             if error is None:
                 raise
             if attempt == len(delays):
+                if fault is not None:
+                    raise fault from None
                 reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-                raise GsearchError(
+                raise StorageUnavailable(
                     f"lost the storage and it did not come back after {len(delays)} retries "
-                    f"over {sum(delays):.0f} s: {reason}"
+                    f"over {sum(delays):.0f} s: {redact(reason)}"
                 ) from None
             sleep(delays[attempt])
     raise AssertionError("unreachable")
