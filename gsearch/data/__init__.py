@@ -21,9 +21,10 @@ from gsearch.data.bundle import DatasetBundle, LabelledDataset
 from gsearch.data.digits import load_digits
 from gsearch.data.food101 import load_food101
 from gsearch.data.imagenet import load_imagenet
+from gsearch.data.images import check_readable, split_image_paths
 from gsearch.data.subset import SubsetSpec, apply_subset
 from gsearch.data.synthetic import load_synthetic
-from gsearch.errors import GsearchError
+from gsearch.errors import DataError, GsearchError
 
 DEFAULT_DATASET = "digits"
 
@@ -120,7 +121,37 @@ def get_dataset(
         inspect.signature(info.builder).bind(root, side, skip_corrupt, **options)
     except TypeError as exc:
         raise GsearchError(f"bad option for dataset {name!r}: {exc}") from None
-    return apply_subset(info.builder(root, side, skip_corrupt, **options), subset)
+    bundle = apply_subset(info.builder(root, side, skip_corrupt, **options), subset)
+    check_splits(bundle, skip_corrupt)
+    return bundle
+
+
+def check_data_root(name: str, root: str | Path | None) -> None:
+    """Refuse a missing data root, or a file given as one, before any work starts."""
+    info = dataset_info(name)
+    if not info.needs_root:
+        return
+    if root is None or not str(root).strip():
+        raise DataError(f"dataset {name!r} needs a data root: pass --data-root FOLDER")
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"data root {path} is a file, not a folder: pass the dataset's folder")
+    if not path.exists():
+        raise DataError(f"data root {path} does not exist: pass the dataset's folder")
+
+
+def check_splits(bundle: DatasetBundle, skip_corrupt: bool) -> None:
+    """Both splits hold images, and (unless they were already decoded to skip corrupt
+    ones) every image file they read decodes: found now, not in the middle of a trial."""
+    for split_name in ("train", "val"):
+        split = bundle.split(split_name)
+        if len(split) == 0:  # type: ignore[arg-type]
+            skipped = len(bundle.skipped_files)
+            why = f" after leaving out {skipped} unreadable images" if skipped else ""
+            raise DataError(f"the {split_name} split of {bundle.name} holds no image{why}")
+        paths = split_image_paths(split)
+        if paths and not skip_corrupt:
+            check_readable(paths)
 
 
 def _digits(root: Any, resolution: int, skip_corrupt: bool) -> DatasetBundle:

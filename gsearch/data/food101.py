@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gsearch.data.bundle import DatasetBundle
 from gsearch.data.images import image_file_bundle
-from gsearch.errors import GsearchError
+from gsearch.errors import DataError, GsearchError
 
 LAYOUT = (
     "ROOT/food-101/images/<class>/<id>.jpg with ROOT/food-101/meta/train.json and test.json"
@@ -70,8 +70,10 @@ def load_food101(
     if root is None:
         raise GsearchError(f"dataset 'food101' needs a data root laid out as {LAYOUT}")
     given = Path(root)
+    if given.exists() and not given.is_dir():
+        raise DataError(f"data root {given} is a file, not a folder; expected {LAYOUT}")
     if not given.is_dir():
-        raise GsearchError(f"data root {given} does not exist; expected {LAYOUT}")
+        raise DataError(f"data root {given} does not exist; expected {LAYOUT}")
     base = given / "food-101"
     for folder in (base, base / "meta", base / "images"):
         if not folder.is_dir():

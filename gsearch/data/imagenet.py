@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gsearch.data.bundle import DatasetBundle
 from gsearch.data.images import IMAGE_EXTENSIONS, image_file_bundle, image_files_in
-from gsearch.errors import GsearchError
+from gsearch.errors import DataError, GsearchError
 
 LAYOUT = "ROOT/train/<wnid>/*.JPEG and ROOT/val/<wnid>/*.JPEG (ImageFolder layout)"
 
@@ -97,8 +97,10 @@ def load_imagenet(
     if root is None:
         raise GsearchError(f"dataset 'imagenet' needs a data root laid out as {LAYOUT}")
     base = Path(root)
+    if base.exists() and not base.is_dir():
+        raise DataError(f"data root {base} is a file, not a folder; expected {LAYOUT}")
     if not base.is_dir():
-        raise GsearchError(f"data root {base} does not exist; expected {LAYOUT}")
+        raise DataError(f"data root {base} does not exist; expected {LAYOUT}")
     classes, train_samples = scan_image_folder(base / "train")
     _, val_samples = scan_image_folder(base / "val", classes)
     return image_file_bundle(

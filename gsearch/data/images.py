@@ -1,8 +1,8 @@
 """Image files on disk: the dataset class shared by the ImageNet and Food-101 layouts.
 
-A corrupt file is reported by name when it is loaded. With ``skip_corrupt=True``
-every file is decoded once up front instead, and unreadable ones are left out
-and listed, so that a long training run never meets them.
+Every file a run will read is decoded once up front, before a study or a trial
+starts: a corrupt file is an error naming it or, with ``skip_corrupt=True``, left
+out and listed, so that a long training run never meets one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from gsearch.data.bundle import DatasetBundle
 from gsearch.data.transforms import ImageTransform, train_transform, val_transform
-from gsearch.errors import GsearchError
+from gsearch.errors import DataError, GsearchError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -43,17 +43,50 @@ def load_rgb(path: Path) -> Image.Image:
         raise GsearchError(f"corrupt or unreadable image {path}: {_one_line(exc)}") from None
 
 
-def is_readable_image(path: Path) -> bool:
-    """Whether ``path`` decodes completely (JPEGs are decoded at 1/8 scale, which is faster)."""
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` does not decode completely, or None when it does (JPEGs are decoded at
+    1/8 scale, which is faster)."""
     try:
         with Image.open(path) as image:
             # draft() scales the DCT but still consumes every entropy-coded byte,
             # so truncated JPEGs are still detected.
             image.draft("RGB", (64, 64))
             image.load()
-        return True
-    except _DECODE_ERRORS:
-        return False
+        return None
+    except _DECODE_ERRORS as exc:
+        return _one_line(exc)
+
+
+def is_readable_image(path: Path) -> bool:
+    """Whether ``path`` decodes completely."""
+    return unreadable_reason(path) is None
+
+
+def split_image_paths(split: object) -> list[Path] | None:
+    """The image files a split reads (through subsets), or None when it reads no files."""
+    if isinstance(split, ImageFileDataset):
+        return [path for path, _ in split.samples]
+    base, indices = getattr(split, "dataset", None), getattr(split, "indices", None)
+    if base is None or indices is None:
+        return None
+    paths = split_image_paths(base)
+    return None if paths is None else [paths[i] for i in indices]
+
+
+def check_readable(paths: Sequence[Path], workers: int | None = None) -> None:
+    """Decode every file once, before any work starts; the first unreadable one is an error.
+
+    Raises:
+        DataError: A file does not decode; the message names it and the way around it.
+    """
+    threads = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for path, reason in zip(paths, pool.map(unreadable_reason, paths), strict=True):
+            if reason is not None:
+                raise DataError(
+                    f"corrupt or unreadable image {path}: {reason} "
+                    "(--skip-corrupt leaves such files out)"
+                )
 
 
 def drop_corrupt(

@@ -79,15 +79,30 @@ def test_empty_class_folder_is_named(imagenet_root: Path) -> None:
         get_dataset("imagenet", imagenet_root)
 
 
-def test_corrupt_image_is_named_when_loaded(imagenet_root: Path) -> None:
+def test_corrupt_image_is_named_before_any_work(imagenet_root: Path) -> None:
     bad = imagenet_root / "train" / "n01443537" / "n01443537_2.JPEG"
     bad.write_bytes(bad.read_bytes()[:200])
-    data = get_dataset("imagenet", imagenet_root, resolution=16)
     with pytest.raises(
-        GsearchError, match=r"corrupt or unreadable image .*n01443537_2\.JPEG"
+        GsearchError, match=r"corrupt or unreadable image .*n01443537_2\.JPEG.*--skip-corrupt"
     ) as info:
-        data.train[6]
+        get_dataset("imagenet", imagenet_root, resolution=16)
     assert "\n" not in str(info.value)
+
+
+def test_a_split_that_skipping_empties_is_an_error(imagenet_root: Path) -> None:
+    for image in (imagenet_root / "val").rglob("*.JPEG"):
+        image.write_bytes(b"not a jpeg")
+    with pytest.raises(
+        GsearchError, match="the val split of imagenet holds no image after leaving out"
+    ):
+        get_dataset("imagenet", imagenet_root, resolution=16, skip_corrupt=True)
+
+
+def test_a_file_given_as_data_root(tmp_path: Path) -> None:
+    root = tmp_path / "imagenet.tar"
+    root.write_bytes(b"x")
+    with pytest.raises(GsearchError, match="data root .*imagenet.tar is a file, not a folder"):
+        get_dataset("imagenet", root)
 
 
 def test_skip_corrupt_drops_and_counts(imagenet_root: Path) -> None:
