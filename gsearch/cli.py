@@ -6,6 +6,8 @@ Every failure the user can act on is a GsearchError: one line on stderr, exit 2.
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -15,6 +17,7 @@ from rich.table import Table
 
 from gsearch import __version__
 from gsearch.errors import GsearchError
+from gsearch.preflight import check_run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,6 +42,49 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A seed Optuna's samplers and numpy accept: an integer in 0 .. 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 4294967295, got {text!r}"
+        ) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (``nan``, ``inf`` and 0 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _text(text: str) -> str:
+    """A non-empty value (an empty one would silently mean the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a value, got an empty string")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected text without NUL characters, got {text!r}")
+    return text
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {value}")
+    return value
+
+
 # ---------------------------------------------------------------- table
 def _add_table(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -47,10 +93,13 @@ def _add_table(sub: argparse._SubParsersAction) -> None:
         description="Params (conv+linear, BN excluded, as the paper counts), params with BN, "
         "and MACs of a model under one or more group policies.",
     )
-    p.add_argument("--model", default="mobilenet_v1", help="model name (default mobilenet_v1)")
+    p.add_argument(
+        "--model", type=_text, default="mobilenet_v1", help="model name (default mobilenet_v1)"
+    )
     p.add_argument(
         "--policy",
         action="append",
+        type=_text,
         metavar="P",
         help="G=8, g=32, beta=0.5,gamma=1e4 or layers=1,2,...; repeatable "
         "(default: the paper's 11 variants)",
@@ -106,30 +155,62 @@ def _cmd_table(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- run
 def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> None:
     p.add_argument(
-        "--space", required=True, help="e2gc, fggc, predicted, per_layer, paper, or a .toml path"
+        "--space",
+        type=_text,
+        required=space_required,
+        help="e2gc, fggc, predicted, per_layer, paper, or a .toml path",
     )
     p.add_argument(
-        "--model", action="append", help="restrict to this model of the space (repeatable)"
+        "--model",
+        action="append",
+        type=_text,
+        help="restrict to this model of the space (repeatable)",
     )
-    p.add_argument("--dataset", help="digits (default), imagenet, food101, synthetic")
-    p.add_argument("--data-root", help="folder of a dataset on disk")
+    p.add_argument("--dataset", type=_text, help="digits (default), imagenet, food101, synthetic")
+    p.add_argument("--data-root", type=_text, help="folder of a dataset on disk")
     p.add_argument(
         "--skip-corrupt",
         action="store_true",
         help="leave out (and count) unreadable images instead of stopping at the first",
     )
-    p.add_argument("--fidelity", help="proxy, full or ladder (default: the space's)")
-    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold")
-    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    p.add_argument("--sampler", help="nsga2, tpe, gp, random or grid (default: the space's)")
+    p.add_argument("--fidelity", type=_text, help="proxy, full or ladder (default: the space's)")
+    p.add_argument("--trials", type=_positive_int, help="complete trials the study should hold")
     p.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+        "--timeout", type=_positive_float, help="stop starting trials after this many seconds"
     )
-    p.add_argument("--study", help="study name (default <space>-<dataset>-<fidelity>)")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available)")
-    p.add_argument("--energy", default="auto", help="auto, nvml, rapl or model")
-    p.add_argument("--energy-budget", type=float, help="largest acceptable EPF (constraint)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--sampler", type=_text, help="nsga2, tpe, gp, random or grid (default: the space's)"
+    )
+    p.add_argument(
+        "--storage",
+        type=_text,
+        default=None,
+        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
+    )
+    p.add_argument("--study", type=_text, help="study name (default <space>-<dataset>-<fidelity>)")
+    p.add_argument("--device", type=_text, help="cpu, cuda or cuda:N (default cuda if available)")
+    p.add_argument("--energy", default="auto", help="auto, nvml, rapl, time or model")
+    p.add_argument(
+        "--energy-budget", type=_positive_float, help="largest acceptable EPF (constraint)"
+    )
+    p.add_argument(
+        "--epf-resolution",
+        type=_positive_int,
+        help="input side at which EPF is measured (default: the space's, else the dataset's "
+        "evaluation resolution, 224 for ImageNet and Food-101)",
+    )
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="of the EPF step"
+    )
+    p.add_argument(
+        "--seed", type=_seed, default=0, help="the study's seed (training seeds derive from it)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=_seed_list,
+        help="training seeds per architecture, e.g. 0,1,2: top-1 is their median "
+        "(default: the recipe's)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(
         "--heartbeat", type=_positive_int, default=10, help="seconds between trial heartbeats"
@@ -173,7 +254,14 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
         "--trials complete ones. Start one per GPU, on as many hosts as you like; the "
         "first worker (or a `gsearch run`) fixes the study's space and settings.",
     )
-    _add_search_flags(p, space_required=True)
+    _add_search_flags(p, space_required=False)
+    p.add_argument(
+        "--worker-index",
+        type=int,
+        default=0,
+        help="this worker's number: workers of one study draw different points",
+    )
+    p.add_argument("--config-json", help=argparse.SUPPRESS)  # local workers of `gsearch run`
     p.set_defaults(func=_cmd_worker)
 
 
@@ -183,18 +271,24 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _recipe_override(text: str) -> tuple[str, Any]:
+def _recipe_override(text: str) -> tuple[str, str]:
+    """``KEY=VALUE``; the value is typed by the recipe field (gsearch.train.parse_recipe_value)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    for convert in (int, float):
-        try:
-            return key, convert(value)
-        except ValueError:
-            pass
-    if value in ("true", "false"):
-        return key, value == "true"
-    return key, value
+    return key.strip(), value.strip()
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    return seeds
 
 
 def _check_device(device: str | None) -> str:
@@ -211,10 +305,21 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     """A RunConfig from the run/worker flags and the space's defaults."""
     from gsearch.search import DEFAULT_STORAGE, RunConfig
     from gsearch.spaces import load_space
+    from gsearch.train import get_recipe, parse_recipe_overrides
 
+    if getattr(args, "config_json", None):
+        from pathlib import Path
+
+        text = Path(args.config_json).read_text()
+        return RunConfig.from_json(
+            text, device=_check_device(args.device), worker_index=args.worker_index, quiet=True
+        )
+    if not args.space:
+        raise GsearchError(f"{args.command}: the following arguments are required: --space")
     space = load_space(args.space)
     dataset = args.dataset or space.defaults.dataset
     fidelity = args.fidelity or space.defaults.fidelity
+    base = get_recipe("full" if fidelity == "full" else "proxy")
     return RunConfig(
         space=space,
         study=args.study or f"{space.name}-{dataset}-{fidelity}",
@@ -224,16 +329,20 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         data_root=args.data_root,
         fidelity=fidelity,
         trials=args.trials or space.defaults.trials,
-        timeout_seconds=args.timeout,
+        timeout_s=args.timeout,
         sampler=args.sampler or space.defaults.sampler,
         device=_check_device(args.device),
         energy=args.energy,
         energy_budget=args.energy_budget,
         seed=args.seed,
-        recipe_overrides=dict(args.recipe or ()),
+        worker_index=getattr(args, "worker_index", 0),
+        seeds=args.seeds or (),
+        epf_resolution=args.epf_resolution,
+        precision=args.precision,
+        recipe_overrides=parse_recipe_overrides(args.recipe or (), base),
         skip_corrupt=args.skip_corrupt,
-        heartbeat_seconds=args.heartbeat,
-        grace_seconds=args.grace,
+        heartbeat_s=args.heartbeat,
+        grace_s=args.grace,
         quiet=args.quiet,
     )
 
@@ -242,6 +351,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from gsearch.search import run_worker
 
     config = run_config_from_args(args)
+    check_run(config)
     try:
         done = run_worker(config)
     except KeyboardInterrupt:
@@ -258,6 +368,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gsearch.workers import run_local_workers
 
     config = run_config_from_args(args)
+    check_run(config)
     parallel = args.workers or (_gpu_count() if config.device.startswith("cuda") else 1)
     if parallel > 1:
         if config.fidelity == "ladder":
@@ -271,9 +382,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return 130
         from gsearch.pareto import objective_names_of, pareto_front
         from gsearch.search import load_study
+        from gsearch.search.loop import measure_front_again
 
         study, _ = load_study(config.storage, config.study)
-        _print_front(study.study_name, pareto_front(study), objective_names_of(study))
+        measure_front_again(config, study)
+        _print_front(study, pareto_front(study), objective_names_of(study))
         return 0
     try:
         result = run_search(config)
@@ -285,24 +398,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         return 130
     study = result.full_study or result.study
-    _print_front(study.study_name, result.front, result.objective_names)
+    _print_front(study, result.front, result.objective_names)
     console.print(
-        f"report: gsearch report --study '{study.study_name}' --storage {config.storage}",
+        f"report: gsearch report --study '{study.study_name}' --storage {_redact(config.storage)}",
         highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
     return 0
 
 
-def _print_front(name: str, front: Sequence[Any], names: tuple[str, str, str]) -> None:
-    table = Table(title=f"Pareto front of {name} ({len(front)} trials)")
+def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) -> None:
+    """The front, with each member's EPF as measured again at the end of the run (its
+    members interleaved) where the study holds that measurement."""
+    remeasured = study.user_attrs.get("front_epf", {})
+    title = f"Pareto front of {study.study_name} ({len(front)} trials)"
+    if remeasured:
+        title += f"\n{names[0]}: the front measured again together, interleaved"
+    table = Table(title=title)
     for column in ("trial", "model", "policy", names[0], names[1], names[2], "ms/frame"):
         table.add_column(column, justify="left" if column in ("model", "policy") else "right")
     for trial in sorted(front, key=lambda t: t.values[0]):
-        epf, top1, params = trial.values
-        attrs = trial.user_attrs
+        _, top1, params = trial.values
+        attrs = {**trial.user_attrs, **remeasured.get(str(trial.number), {})}
+        epf = attrs.get("epf", trial.values[0])
         low, high = attrs.get("epf_low"), attrs.get("epf_high")
         interval = ""
-        if low is not None and high is not None and high > low:
+        if low is not None and high is not None and high > low and epf:
             interval = f" ±{50 * (high - low) / epf:.1f}%"
         ms = attrs.get("ms_per_frame")
         table.add_row(
@@ -326,11 +448,15 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
         "longer reference run, and report seed spread, proxy-vs-reference gap and the "
         "Kendall tau of the two rankings: trust the proxy before a long search.",
     )
-    p.add_argument("--dataset", default="digits", help="digits (default), imagenet, food101")
-    p.add_argument("--data-root", help="folder of a dataset on disk")
-    p.add_argument("--model", default="mobilenet_v1")
     p.add_argument(
-        "--space", help="sample the policies from this space (default: 5 of the paper's)"
+        "--dataset", type=_text, default="digits", help="digits (default), imagenet, food101"
+    )
+    p.add_argument("--data-root", type=_text, help="folder of a dataset on disk")
+    p.add_argument("--model", type=_text, default="mobilenet_v1")
+    p.add_argument(
+        "--space",
+        type=_text,
+        help="sample the policies from this space (default: 5 of the paper's)",
     )
     p.add_argument(
         "--sample", type=_positive_int, default=5, help="policies to check (with --space)"
@@ -345,7 +471,7 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
         help="change a field of the proxy recipe under test, e.g. epochs=3 (repeatable)",
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available)")
-    p.add_argument("--checkpoints", default="studies/fidelity", help="resume folder")
+    p.add_argument("--checkpoints", type=_text, default="studies/fidelity", help="resume folder")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=_cmd_fidelity)
 
@@ -388,9 +514,13 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         raise GsearchError(
             f"--seeds: expected integers separated by commas, got {args.seeds!r}"
         ) from None
+    from gsearch.data import check_data_root
     from gsearch.models import layer_specs
     from gsearch.policy import fits, parse_policy
+    from gsearch.preflight import check_output_folder
 
+    check_output_folder(args.checkpoints, "--checkpoints")
+    check_data_root(args.dataset, args.data_root)
     specs = layer_specs(args.model)
     if args.space:
         policies = _sample_policies(args.space, args.model, args.sample)
@@ -400,9 +530,11 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         policies = [p for p in paper if fits(parse_policy(p), specs)][:5]
     for text in policies:
         parse_policy(text).groups(specs)  # fail now, not after hours of training
-    proxy = get_recipe("proxy", **dict(args.recipe or ()))
+    from gsearch.train import PROXY, parse_recipe_overrides
+
+    proxy = get_recipe("proxy", **parse_recipe_overrides(args.recipe or (), PROXY))
     reference = reference_recipe(proxy, args.reference_epochs) if args.reference_epochs else None
-    with Progress(console=err_console, disable=args.format == "json") as progress:
+    with Progress(console=err_console, disable=args.format == "json", transient=True) as progress:
         task = progress.add_task("proxy and reference runs", total=len(policies) * (len(seeds) + 1))
         report = check_fidelity(
             args.dataset,
@@ -443,20 +575,26 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write the Pareto front and all trials: csv, json, md, html, png"
     )
-    p.add_argument("--study", help="study name (default: the only study in the storage)")
     p.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+        "--study", type=_text, help="study name (default: the only study in the storage)"
     )
-    p.add_argument("--out", help="output folder (default studies/reports/<study>)")
+    p.add_argument(
+        "--storage",
+        type=_text,
+        default=None,
+        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
+    )
+    p.add_argument("--out", type=_text, help="output folder (default studies/reports/<study>)")
     p.set_defaults(func=_cmd_report)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gsearch.paths import safe_name
     from gsearch.report import write_report
-    from gsearch.search import DEFAULT_STORAGE, load_study
+    from gsearch.search import DEFAULT_STORAGE
+    from gsearch.storage import open_existing_study
 
-    study, facts = load_study(args.storage or DEFAULT_STORAGE, args.study)
+    study, facts = open_existing_study(args.storage or DEFAULT_STORAGE, args.study)
     out = args.out or f"studies/reports/{safe_name(study.study_name)}"
     files = write_report(study, out, facts)
     console.print(
@@ -470,10 +608,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="open optuna-dashboard on the same storage")
     p.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default sqlite:///studies/gsearch.db)"
+        "--storage",
+        type=_text,
+        default=None,
+        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_positive_int, default=8080)
+    p.add_argument("--host", type=_text, default="127.0.0.1")
+    p.add_argument("--port", type=_port, default=8080)
     p.set_defaults(func=_cmd_dashboard)
 
 
@@ -484,9 +625,38 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from gsearch.storage import open_storage
 
     storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None, create=False)
+    _check_bind(args.host, args.port)
     console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C stops)")
-    run_server(storage, host=args.host, port=args.port)
+    try:
+        run_server(storage, host=args.host, port=args.port)
+    except OSError as error:  # lost the address between the check and the server's bind
+        raise GsearchError(f"cannot serve on {args.host}:{args.port}: {error.strerror}") from None
     return 0
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Bind ``host:port`` once (and let go) so that a bad address is one line before
+    the server starts."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise GsearchError(f"cannot resolve --host {host!r}: {error}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            hint = (
+                "another program listens there: pass another --port"
+                if error.errno == errno.EADDRINUSE
+                else "pass an address of this machine as --host, or another --port"
+            )
+            raise GsearchError(
+                f"cannot listen on {host}:{port}: {error.strerror}; {hint}"
+            ) from None
 
 
 # ---------------------------------------------------------------- profile
@@ -498,35 +668,91 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
         "order-statistic interval over interleaved repeats, ms per frame, power and dynamic EPF. "
         "Results are cached under --cache-dir.",
     )
-    p.add_argument("--model", default="mobilenet_v1", help="model name (default mobilenet_v1)")
-    p.add_argument("--policy", action="append", metavar="P", help="G=8, g=32, ...; repeatable")
+    p.add_argument(
+        "--model", type=_text, default="mobilenet_v1", help="model name (default mobilenet_v1)"
+    )
+    p.add_argument(
+        "--policy", action="append", type=_text, metavar="P", help="G=8, g=32, ...; repeatable"
+    )
     p.add_argument("--batch", default="1", help="batch sizes, comma separated (default 1)")
     p.add_argument(
         "--paper", action="store_true", help="the paper's 11 variants, with its P100/P4000 EPF"
     )
     p.add_argument("--device", default="auto", help="cuda:N, cpu or auto (default)")
-    p.add_argument("--energy", choices=("auto", "nvml", "rapl", "model"), default="auto")
+    p.add_argument(
+        "--energy",
+        choices=("auto", "nvml", "rapl", "time", "model", "predicted"),
+        default="auto",
+        help="auto: nvml on a GPU, rapl where readable, else time (ms per frame); model: the "
+        "paper's Eq. 1 score (monotone in g, not energy); predicted: from `gsearch calibrate`",
+    )
+    p.add_argument(
+        "--pass",
+        dest="pass_",
+        choices=("training", "inference"),
+        help="training (forward+backward, the paper's EPF; default) or inference (forward, "
+        "eval mode); --paper without --pass shows both",
+    )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="each grouped layer's share of EPF (from the calibration) beside its MACs share "
+        "and arithmetic intensity",
+    )
+    p.add_argument(
+        "--formulation", choices=("sum", "anchor", "scaled"), help="predictor formulation"
+    )
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per row")
     p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
     p.add_argument("--eager", action="store_true", help="eager steps instead of a CUDA graph")
     p.add_argument("--reference", action="store_true", help="one 20 s window per row")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--window", type=float, default=None, help="window length, seconds")
-    p.add_argument("--warmup", type=float, default=None, help="warm-up per variant, seconds")
-    p.add_argument("--cache-dir", default="studies/cache", help="cache folder")
+    p.add_argument("--window", type=_positive_float, default=None, help="window length, seconds")
+    p.add_argument(
+        "--warmup", type=_positive_float, default=None, help="warm-up per variant, seconds"
+    )
+    p.add_argument("--cache-dir", type=_text, default="studies/cache", help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=_cmd_profile)
 
 
+class _HeldLog:
+    """Progress lines of `profile`: the session's opening lines (the energy source) are held
+    until the first row is measured, so that an error before any work is the only line."""
+
+    def __init__(self) -> None:
+        self.held: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("energy source"):
+            self.held.append(line)
+            return
+        for held in self.held:
+            _print_stderr(held)
+        self.held.clear()
+        _print_stderr(line)
+
+
+def _print_stderr(line: str) -> None:
+    err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def _cmd_profile(args: argparse.Namespace) -> int:
     from gsearch.energy.profile import parse_batches, profile, render_table, to_csv, to_json
+    from gsearch.preflight import check_output_folder
 
+    batches = parse_batches(args.batch)
+    if not args.no_cache:
+        check_output_folder(args.cache_dir, "--cache-dir")
+    if args.per_layer:
+        return _print_layer_shares(args, batches)
+    log = _HeldLog()
     report = profile(
         args.model,
         args.policy,
-        parse_batches(args.batch),
+        batches,
         paper=args.paper,
         device=args.device,
         energy=args.energy,
@@ -539,7 +765,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         window_seconds=args.window,
         warmup_seconds=args.warmup,
         cache_dir=None if args.no_cache else args.cache_dir,
-        log=lambda line: err_console.print(line, highlight=False),
+        log=log,
+        passes=[args.pass_] if args.pass_ else None,
+        formulation=args.formulation,
+        calibration_dir=args.cache_dir,
     )
     if args.format == "json":
         print(to_json(report))
@@ -547,6 +776,166 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         print(to_csv(report), end="")
     else:
         console.print(render_table(report))
+    return 0
+
+
+def _print_layer_shares(args: argparse.Namespace, batches: Sequence[int]) -> int:
+    """``profile --per-layer``: where the EPF goes, layer by layer, from the calibration."""
+    import json
+
+    from gsearch.calibration_plan import layer_breakdown
+    from gsearch.energy.calibrate import load_calibration
+    from gsearch.energy.epf import open_session
+    from gsearch.energy.predict import DEFAULT_FORMULATION
+
+    with open_session(args.device, "auto") as session:
+        facts = session.facts
+    formulation = args.formulation or DEFAULT_FORMULATION
+    dumped = []
+    for batch in batches:
+        calibration = load_calibration(
+            args.cache_dir,
+            args.model,
+            facts,
+            batch=batch,
+            resolution=args.resolution,
+            precision=args.precision,
+            pass_=args.pass_ or "training",
+        )
+        for policy in args.policy or [None]:
+            prediction, shares = layer_breakdown(
+                args.model,
+                policy,
+                calibration,
+                resolution=args.resolution,
+                formulation=formulation,
+            )
+            label = policy or "default policy"
+            if args.format != "table":
+                dumped += [
+                    {"policy": label, "batch": batch, "unit": prediction.unit, **vars(s)}
+                    for s in shares
+                ]
+                continue
+            table = Table(
+                title=f"{args.model} {label} B={batch}: predicted {prediction.epf:.4g} "
+                f"{prediction.unit}/frame ({prediction.source}, {formulation})",
+                caption=f"calibration {calibration.path}",
+            )
+            for column in (
+                "layer",
+                "m",
+                "g",
+                "G",
+                prediction.unit,
+                "EPF share",
+                "MACs share",
+                "AI",
+            ):
+                table.add_column(column, justify="left" if column == "layer" else "right")
+            for s in shares:
+                table.add_row(
+                    s.name,
+                    str(s.m),
+                    str(s.g),
+                    str(s.G),
+                    f"{s.epf:.4g}",
+                    f"{100 * s.epf_share:.1f}%",
+                    f"{100 * s.macs_share:.1f}%",
+                    f"{s.ai:.2f}",
+                )
+            console.print(table)
+    if args.format == "json":
+        print(json.dumps(dumped, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(dumped[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(dumped)
+    return 0
+
+
+# ---------------------------------------------------------------- calibrate
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="measure every grouped layer a space can produce, on this device",
+        description="Measure, with the EPF protocol, each distinct grouped layer (channels, "
+        "kernel, stride, map size, groups) that --space can produce, alone, plus the network "
+        "without them and the network under its own policy: the table `--energy predicted` "
+        "uses. Stored under --cache-dir/calibration/ keyed by device, software, batch, "
+        "resolution, precision and pass; an interrupted run resumes.",
+    )
+    p.add_argument("--model", default="mobilenet_v1", help="model name (default mobilenet_v1)")
+    p.add_argument("--space", help="the space to cover (default: every valid g of every layer)")
+    p.add_argument("--device", default="auto", help="cuda:N, cpu or auto (default)")
+    p.add_argument("--energy", choices=("auto", "nvml", "rapl", "time"), default="auto")
+    p.add_argument("--batch", type=_positive_int, default=16, help="frames per step (default 16)")
+    p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument("--pass", dest="pass_", choices=("training", "inference"), default="training")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
+    p.add_argument("--window", type=float, default=None, help="window length, seconds")
+    p.add_argument("--warmup", type=float, default=None, help="warm-up per entry, seconds")
+    p.add_argument("--cache-dir", default="studies/cache", help="cache folder")
+    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from gsearch.calibration_plan import calibration_target
+    from gsearch.energy.calibrate import calibrate, write_csv
+    from gsearch.energy.epf import EpfProtocol, open_session
+    from gsearch.energy.steps import StepConfig
+    from gsearch.spaces import load_space
+
+    space = load_space(args.space) if args.space else None
+    if space is not None and args.model not in space.models:
+        raise GsearchError(
+            f"model {args.model!r} is not in search space {space.name} "
+            f"(it holds {', '.join(space.models)})"
+        )
+    target = calibration_target(args.model, space, resolution=args.resolution)
+    overrides: dict[str, Any] = {"repeats": args.repeats}
+    if args.window is not None:
+        overrides["window_seconds"] = args.window
+    if args.warmup is not None:
+        overrides["warmup_seconds"] = args.warmup
+    protocol = EpfProtocol(**overrides)
+    step = StepConfig(
+        batch=args.batch,
+        resolution=args.resolution,
+        precision=args.precision,
+        pass_=args.pass_,
+    )
+    with (
+        open_session(args.device, args.energy) as session,
+        Progress(console=err_console, disable=args.quiet) as progress,
+    ):
+        err_console.print(
+            f"energy source: {session.source} ({session.choice.reason})", highlight=False
+        )
+        task = progress.add_task(f"calibrating {args.model}", total=None)
+
+        def advance(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"{what}")
+
+        calibration = calibrate(
+            session, target, step, protocol, directory=args.cache_dir, progress=advance
+        )
+    if args.csv:
+        write_csv(calibration, args.csv)
+    console.print(
+        f"{args.model}: {len(calibration.layers)} layers and {len(calibration.networks)} "
+        f"networks in {calibration.unit}/frame ({calibration.source}, {args.pass_}, "
+        f"B={args.batch}, {args.resolution} px), {calibration.device_seconds:.0f} device s "
+        f"-> {calibration.path}",
+        highlight=False,
+    )
     return 0
 
 
@@ -568,6 +957,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_dashboard,
         _add_table,
         _add_profile,
+        _add_calibrate,
     ):
         add(sub)
     return parser
@@ -586,16 +976,64 @@ def _quiet_optuna() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input or unavailable resource)."""
     _quiet_optuna()
+    args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(argv)
         func: Command = args.func
         return func(args)
     except GsearchError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error(str(error))
         return error.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)
         return 130
+    except Exception as error:
+        known = _known_failure(error, getattr(args, "storage", None) if args else None)
+        if known is None:
+            raise  # a bug: its traceback is what a report needs
+        _print_error(str(known))
+        return known.exit_code
+
+
+def _redact(text: str) -> str:
+    from gsearch.storage import redact
+
+    return redact(text)
+
+
+def _print_error(message: str) -> None:
+    """``error: <message>`` as plain text on one line, with every URL's password hidden."""
+    line = " ".join(_redact(message).split())
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+
+
+def _known_failure(error: Exception, storage_url: str | None) -> GsearchError | None:
+    """The one-line error for a failure of the machine, not of gsearch: a full disk, a
+    storage that is locked, read-only or gone."""
+    import sqlite3
+
+    import optuna
+    import sqlalchemy.exc
+
+    from gsearch.search import DEFAULT_STORAGE
+    from gsearch.storage import storage_error, storage_fault
+
+    url = storage_url or DEFAULT_STORAGE
+    fault = storage_fault(error, url)
+    if fault is not None:
+        return fault
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" writing {error.filename}" if error.filename else ""
+        return GsearchError(f"no space left on device{where}: free space")
+    storage_errors = (
+        sqlalchemy.exc.SQLAlchemyError,
+        sqlite3.Error,
+        optuna.exceptions.StorageInternalError,
+    )
+    if isinstance(error, storage_errors):
+        return storage_error(error, url)
+    return None
 
 
 if __name__ == "__main__":

@@ -72,18 +72,26 @@ def finished(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def feasible(trial: FrozenTrial) -> bool:
-    """False when the trial broke the energy budget (its ``constraint`` attribute > 0)."""
-    return all(c <= 0 for c in trial.user_attrs.get("constraint", [0.0]))
+    """False when the trial broke a constraint (``trial.set_constraint``: the energy budget)."""
+    return all(c <= 0 for c in trial.constraints.values())
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's Pareto front (see :func:`pareto_trials`)."""
-    return pareto_trials(finished(study))
+    """The study's Pareto front: ``study.best_trials`` less reused copies, by number.
+
+    Optuna leaves out infeasible trials (over the energy budget); a trial that reused
+    an earlier trial's result (the same architecture suggested again) is that trial,
+    not a second point.
+    """
+    best = [t for t in study.best_trials if "reused_from" not in t.user_attrs]
+    return sorted(best, key=lambda t: t.number)
 
 
 def pareto_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The feasible, complete trials that no other such trial dominates, by number.
 
+    The same set as :func:`pareto_front` (``study.best_trials``), computed from trials
+    already read (the progress display of a running search: no second query).
     A trial that reused an earlier trial's result (the same architecture suggested
     again) is that trial, not a second point: only the original stands on the front.
     """

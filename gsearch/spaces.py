@@ -6,6 +6,7 @@ family and its range, and the defaults of a run::
     description = "E2GC: constant group size G in every grouped layer"
     models = ["mobilenet_v1"]
     epf_batch_sizes = [16]          # the first is the objective, all are recorded
+    epf_resolution = 224            # optional: where EPF is measured (default: the dataset's)
     [policy]
     kind = "group_size"             # group_size | groups | cost_model | per_layer | list
     values = [1, 2, 4, 8, 16, 32, 64]
@@ -42,7 +43,16 @@ from gsearch.policy import (
     parse_policy,
 )
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+def _spaces_dir() -> Path:
+    """The shipped spaces: in a wheel under the package, in a checkout at the top."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "search_spaces", package.parent / "search_spaces"):
+        if folder.is_dir():
+            return folder
+    return package / "search_spaces"
+
+
+SPACES_DIR = _spaces_dir()
 KINDS = ("group_size", "groups", "cost_model", "per_layer", "list")
 FIDELITIES = ("proxy", "full", "ladder")
 SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
@@ -75,6 +85,8 @@ class SearchSpace:
         gamma: (low, high) of gamma for ``cost_model``, log-uniform.
         defaults: Run defaults.
         path: The file it was read from.
+        epf_resolution: Input side at which EPF is measured (None: the dataset's
+            evaluation resolution).
     """
 
     name: str
@@ -87,6 +99,7 @@ class SearchSpace:
     gamma: tuple[float, float] = (1e2, 1e10)
     defaults: SpaceDefaults = field(default_factory=SpaceDefaults)
     path: Path | None = None
+    epf_resolution: int | None = None
 
     @property
     def label(self) -> str:
@@ -188,6 +201,8 @@ def space_path(name_or_path: str) -> Path:
     """The file of a shipped space name, or the given path to a user's file."""
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         path = Path(name_or_path)
+        if path.is_dir():
+            raise GsearchError(f"search space {name_or_path} is a folder, not a .toml file")
         if not path.is_file():
             raise GsearchError(f"search space file {name_or_path} does not exist")
         return path
@@ -208,7 +223,8 @@ def load_space(name_or_path: str) -> SearchSpace:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise GsearchError(f"{where} is not valid TOML: {error}") from None
-    _no_unknown_keys(raw, {"description", "models", "epf_batch_sizes", "policy", "defaults"}, where)
+    known = {"description", "models", "epf_batch_sizes", "epf_resolution", "policy", "defaults"}
+    _no_unknown_keys(raw, known, where)
     models = _str_list(raw.get("models"), f"{where}: models")
     unknown = [m for m in models if m not in list_models()]
     if unknown:
@@ -217,6 +233,13 @@ def load_space(name_or_path: str) -> SearchSpace:
             f"{', '.join(list_models())}"
         )
     batches = _int_list(raw.get("epf_batch_sizes", [16]), f"{where}: epf_batch_sizes")
+    epf_resolution = raw.get("epf_resolution")
+    if epf_resolution is not None and (
+        not isinstance(epf_resolution, int) or isinstance(epf_resolution, bool) or epf_resolution < 8
+    ):
+        raise GsearchError(
+            f"{where}: epf_resolution must be an integer >= 8 pixels, got {epf_resolution!r}"
+        )
     policy = raw.get("policy")
     if not isinstance(policy, dict):
         raise GsearchError(f"{where}: a [policy] table with kind = one of {', '.join(KINDS)}")
@@ -256,6 +279,7 @@ def load_space(name_or_path: str) -> SearchSpace:
         gamma=gamma,
         defaults=defaults,
         path=path,
+        epf_resolution=epf_resolution,
     )
     for model in models:  # fail now, not in the middle of a study
         space.choices(model, 224)
@@ -293,6 +317,8 @@ def _range(value: Any, where: str, low: float, high: float) -> tuple[float, floa
     ):
         raise GsearchError(f"{where} must be [low, high], got {value!r}")
     a, b = float(value[0]), float(value[1])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise GsearchError(f"{where} must be finite numbers, got [{a}, {b}]")
     if not low <= a < b <= high:
         raise GsearchError(f"{where} must satisfy {low} <= low < high <= {high}, got [{a}, {b}]")
     return a, b

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -32,7 +33,8 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -141,7 +143,7 @@ class Recipe:
             (0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)"),
             (clip is None or clip > 0, "grad_clip_norm", "> 0 or None"),
             (self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "in (0, 1) or None"),
-            (side is None or side >= 1, "resolution", ">= 1 or None"),
+            (side is None or side >= 8, "resolution", ">= 8 pixels or None"),
             (self.amp in ("off", "bf16", "fp16"), "amp", "off, bf16 or fp16"),
             (self.num_workers >= 0, "num_workers", ">= 0"),
             (len(self.seeds) >= 1, "seeds", "at least one seed"),
@@ -208,6 +210,72 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
         return RECIPES[name].with_(**overrides)
     except TypeError as exc:
         raise GsearchError(f"bad recipe override: {exc}") from None
+
+
+def parse_recipe_value(name: str, text: str) -> Any:
+    """``text`` read as the type of recipe field ``name``; range checks follow in validate().
+
+    Raises:
+        GsearchError: Unknown field, or a value that is not of the field's type.
+    """
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    # name and fidelity come from the run; seed from the trial (seeds belong to the trial).
+    fixed = {"name", "fidelity", "subset", "seed"}
+    if name not in fields or name in fixed:
+        settable = sorted(set(fields) - fixed)
+        raise GsearchError(f"recipe has no settable field {name!r}; fields: {', '.join(settable)}")
+    hint = typing.get_type_hints(Recipe)[name]
+    args = typing.get_args(hint)
+    if text.lower() == "none" and type(None) in args:
+        return None
+    kind = next((a for a in args if a is not type(None)), hint) if args else hint
+    if typing.get_origin(hint) is tuple:
+        kind = tuple
+    if typing.get_origin(hint) is typing.Literal:
+        if text not in args:
+            raise GsearchError(
+                f"recipe field {name}: expected one of {', '.join(args)}, got {text!r}"
+            )
+        return text
+    try:
+        if kind is tuple:
+            values = tuple(int(part) for part in text.split(","))
+            if len(set(values)) != len(values):
+                raise ValueError
+            return values
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if kind is int:
+            return int(text)
+        if kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        expected = {
+            bool: "true or false",
+            int: "an integer",
+            float: "a finite number",
+        }.get(kind, "distinct integers separated by commas")
+        raise GsearchError(f"recipe field {name}: expected {expected}, got {text!r}") from None
+    return text
+
+
+def parse_recipe_overrides(pairs: Iterable[tuple[str, str]], base: Recipe) -> dict[str, Any]:
+    """``KEY=VALUE`` texts as typed recipe fields, validated against ``base``."""
+    overrides = {key: parse_recipe_value(key, text) for key, text in pairs}
+    try:
+        base.with_(**overrides)
+    except GsearchError as error:
+        raise GsearchError(
+            str(error)
+            .replace(f"recipe {base.name!r}: ", "recipe field ", 1)
+            .replace(" must be ", ": must be ", 1)
+        ) from None
+    return overrides
 
 
 def prepare_data(
@@ -636,7 +704,7 @@ def train(
     history: list[EpochRecord] = []
     state: dict[str, Any] | None = None
     if checkpoint is not None and checkpoint.exists():
-        state = _load_checkpoint(checkpoint, key, device)
+        state = _load_checkpoint(checkpoint, key)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -822,9 +890,11 @@ def _backward_and_step(
     return True
 
 
-def _load_checkpoint(path: Path, key: str, device: torch.device) -> dict[str, Any]:
+def _load_checkpoint(path: Path, key: str) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        # Always onto the CPU: RNG states must stay CPU ByteTensors (torch.set_rng_state
+        # rejects CUDA tensors); weights and optimiser state move to the device on load.
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
         raise GsearchError(
             f"cannot read checkpoint {path}: {' '.join(str(exc).split())}; delete it to restart"

@@ -27,39 +27,18 @@ from gsearch.storage import open_storage
 LOG_ROOT = Path("studies/logs")
 
 
-def worker_command(config: RunConfig, device: str, seed: int) -> list[str]:
-    """The `gsearch worker` command line that reproduces ``config`` on ``device``."""
-    if config.space.path is None:
-        raise GsearchError("workers need a search space read from a file")
-    command = [
+def worker_command(config_file: Path, device: str, index: int) -> list[str]:
+    """The `gsearch worker` command line of local worker ``index`` on ``device``.
+
+    The worker reads the run's validated :class:`RunConfig` from ``config_file`` (JSON),
+    so it runs exactly what its parent checked; only the device and index differ.
+    """
+    return [
         sys.executable, "-m", "gsearch.cli", "worker",
-        "--space", str(config.space.path),
-        "--study", config.study,
-        "--storage", config.storage,
-        "--dataset", config.dataset,
-        "--fidelity", config.fidelity,
-        "--trials", str(config.trials),
-        "--sampler", config.sampler,
+        "--config-json", str(config_file),
         "--device", device,
-        "--energy", config.energy,
-        "--seed", str(seed),
-        "--heartbeat", str(config.heartbeat_seconds),
-        "--grace", str(config.grace_seconds),
-        "--quiet",
+        "--worker-index", str(index),
     ]  # fmt: skip
-    for model in config.models:
-        command += ["--model", model]
-    if config.data_root:
-        command += ["--data-root", config.data_root]
-    if config.skip_corrupt:
-        command.append("--skip-corrupt")
-    if config.timeout_seconds is not None:
-        command += ["--timeout", str(config.timeout_seconds)]
-    if config.energy_budget is not None:
-        command += ["--energy-budget", str(config.energy_budget)]
-    for key, value in config.recipe_overrides.items():
-        command += ["--recipe", f"{key}={value}"]
-    return command
 
 
 def worker_devices(config: RunConfig, workers: int | None) -> list[str]:
@@ -73,9 +52,28 @@ def worker_devices(config: RunConfig, workers: int | None) -> list[str]:
     return ["cpu"] * (workers or 1)
 
 
+def check_meters(config: RunConfig, devices: list[str]) -> None:
+    """Refuse more than one measuring worker per meter (see gsearch.search.meter_lock)."""
+    from gsearch.energy import open_session
+
+    shared = len(set(devices)) < len(devices)
+    if not shared:
+        return
+    with open_session(devices[0], config.energy) as session:
+        source, unit = session.source, session.unit
+    if unit != "model":
+        meter = "one GPU" if devices[0].startswith("cuda") else "this host's CPU"
+        raise GsearchError(
+            f"{len(devices)} workers would share the {source} meter of {meter}: each "
+            "would count the others' training in its EPF; run one worker per GPU "
+            "(or per host on the CPU), or use the model score"
+        )
+
+
 def run_local_workers(config: RunConfig, workers: int | None) -> int:
     """Start the workers, follow the study until they exit, and return an exit status."""
     devices = worker_devices(config, workers)
+    check_meters(config, devices)
     if config.storage.startswith("sqlite") and len(devices) > 1:
         Console(stderr=True).print(
             "note: SQLite serialises writers; for many workers use PostgreSQL "
@@ -84,6 +82,8 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
         )
     logs = LOG_ROOT / safe_name(config.study)
     logs.mkdir(parents=True, exist_ok=True)
+    config_file = logs / "run-config.json"
+    config_file.write_text(config.to_json())
     env = dict(os.environ)
     if config.device == "cpu":
         # Share the cores instead of oversubscribing them.
@@ -92,7 +92,7 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
     processes = []
     for index, device in enumerate(devices):
         log = (logs / f"worker-{index}.log").open("w")
-        command = worker_command(config, device, config.seed + index)
+        command = worker_command(config_file, device, index)
         processes.append(
             (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
         )

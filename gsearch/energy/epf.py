@@ -69,7 +69,9 @@ from gsearch.energy.window import (
 )
 from gsearch.errors import GsearchError
 
-PROTOCOL_VERSION = 1
+# Bump on every change of what the protocol measures, so cached rows of an older
+# protocol are measured again (2: windows aligned with the queue kept full, 6bbc01d).
+PROTOCOL_VERSION = 2
 REFERENCE_SECONDS = 20.0
 METHODS = ("auto", ALIGNED, PLAIN)
 
@@ -328,14 +330,16 @@ class EnergySession:
 
     @property
     def unit(self) -> str:
-        """``mJ`` for measured sources, ``model`` for the model meter."""
-        return "mJ" if self.meter is not None and self.meter.unit == JOULES else "model"
+        """``mJ`` for energy counters, ``ms`` for the time meter, ``model`` for Eq. 1."""
+        if self.meter is None:
+            return "model"
+        return "mJ" if self.meter.unit == JOULES else self.meter.unit
 
     def idle_power_w(self, seconds: float) -> float | None:
         """Idle power, measured once (on first call) on this session's meter, watts."""
         if not self._idle_measured:
             self._idle_measured = True
-            if self.meter is not None:
+            if self.meter is not None and self.meter.unit == JOULES:  # time has no idle power
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 self._idle_power_w = measure_idle_power_w(self.meter, self.clock, seconds)
@@ -618,10 +622,8 @@ def cache_key(
     protocol: EpfProtocol,
     session: EnergySession,
 ) -> dict[str, Any]:
-    """What a cached row is valid for."""
+    """What a cached row is valid for: the built network, not the policy's spelling."""
     return {
-        "model": candidate.model,
-        "policy": candidate.policy,
         "architecture": fingerprint,
         "device": identity(session.facts),
         "step": asdict(replace(config, mode=config.effective_mode(session.device))),
@@ -674,7 +676,10 @@ def measure_candidates(
                 keys[candidate] = cache_key(candidate, fingerprint, config, protocol, session)
                 hit = cache.get(keys[candidate]) if cache is not None else None
                 if hit is not None:
-                    results[candidate, batch] = replace(EpfResult.from_dict(hit), cached=True)
+                    cached = EpfResult.from_dict(hit)
+                    results[candidate, batch] = replace(
+                        cached, model=candidate.model, policy=candidate.policy, cached=True
+                    )
                     session.log(f"{candidate.model} {candidate.policy} B={batch}: cached")
                     continue
                 todo.append((candidate, score_per_frame(rows, batch)))

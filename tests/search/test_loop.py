@@ -11,47 +11,10 @@ from optuna.trial import TrialState
 from gsearch.cli import main
 from gsearch.errors import GsearchError
 from gsearch.pareto import MAXIMISE, non_dominated, pareto_front, to_minimise
-from gsearch.search import ATTR_PREFIX, RunConfig, TrialRunner, load_study, run_search
-from gsearch.spaces import load_space
-
-SPACE = """
-description = "tiny test space"
-models = ["tiny_convnet"]
-epf_batch_sizes = [4, 8]
-[policy]
-kind = "group_size"
-values = [1, 2, 4, 8]
-[defaults]
-dataset = "synthetic"
-sampler = "grid"
-trials = 4
-"""
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # the EPF cache and checkpoints stay in the test's folder
-
-
-def config(tmp_path: Path, **changes: Any) -> RunConfig:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "tiny.toml"
-    if not path.exists():
-        path.write_text(changes.pop("space_text", SPACE))
-    settings: dict[str, Any] = {
-        "space": load_space(str(path)),
-        "study": "t",
-        "storage": f"sqlite:///{tmp_path}/s.db",
-        "dataset": "synthetic",
-        "trials": 4,
-        "sampler": "grid",
-        "energy": "model",
-        "checkpoint_root": tmp_path / "ckpt",
-        "recipe_overrides": {"epochs": 1, "batch_size": 32},
-        "quiet": True,
-    }
-    settings.update(changes)
-    return RunConfig(**settings)
+from gsearch.search import ATTR_PREFIX, load_study, run_search
+from gsearch.search.trainer import RecipeTrainer
+from tests.search.conftest import SPACE
+from tests.search.conftest import make_config as config
 
 
 def test_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
@@ -96,13 +59,13 @@ def test_repeated_suggestion_reuses_the_earlier_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    original = TrialRunner._train
+    original = RecipeTrainer.train
 
-    def counting(self: TrialRunner, *args: Any) -> float:
-        calls.append(args[1])
+    def counting(self: RecipeTrainer, *args: Any) -> Any:
+        calls.append(args[0])
         return original(self, *args)
 
-    monkeypatch.setattr(TrialRunner, "_train", counting)
+    monkeypatch.setattr(RecipeTrainer, "train", counting)
     space = SPACE.replace("[1, 2, 4, 8]", "[2]")
     result = run_search(config(tmp_path, space_text=space, trials=3, sampler="random"))
     trials = result.study.get_trials(states=(TrialState.COMPLETE,))
@@ -118,10 +81,10 @@ def test_a_run_with_another_energy_source_or_fidelity_is_refused(tmp_path: Path)
     study_id = storage.get_study_id_from_name("t")
     storage.set_study_system_attr(study_id, ATTR_PREFIX + "energy_source", "nvml")
     with pytest.raises(
-        GsearchError, match="holds trials with energy_source 'nvml'; this run's .* 'model'"
+        GsearchError, match="run with energy_source = 'nvml'; this run has energy_source = 'model'"
     ):
         run_search(config(tmp_path, trials=2))
-    with pytest.raises(GsearchError, match="fidelity 'proxy'.*'full'.*not comparable"):
+    with pytest.raises(GsearchError, match="fidelity = 'proxy'.*'full'.*not be comparable"):
         storage.set_study_system_attr(study_id, ATTR_PREFIX + "energy_source", "model")
         run_search(config(tmp_path, trials=2, fidelity="full"))
 
@@ -129,23 +92,23 @@ def test_a_run_with_another_energy_source_or_fidelity_is_refused(tmp_path: Path)
 def test_interrupted_run_resumes_without_losing_a_finished_trial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = TrialRunner._train
+    original = RecipeTrainer.train
     calls = []
 
-    def interrupt_second(self: TrialRunner, *args: Any) -> float:
+    def interrupt_second(self: RecipeTrainer, *args: Any) -> Any:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return original(self, *args)
 
-    monkeypatch.setattr(TrialRunner, "_train", interrupt_second)
+    monkeypatch.setattr(RecipeTrainer, "train", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
         run_search(config(tmp_path))
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path}/s.db")
     first = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(first) == 1
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
-    monkeypatch.setattr(TrialRunner, "_train", original)
+    monkeypatch.setattr(RecipeTrainer, "train", original)
     result = run_search(config(tmp_path))
     done = result.study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 4
@@ -159,7 +122,7 @@ def test_energy_budget_records_but_never_trains_infeasible_trials(tmp_path: Path
     budget = (epfs[1] + epfs[2]) / 2  # two policies fit, two do not
     result = run_search(config(tmp_path, energy_budget=budget))
     trials = result.study.get_trials(states=(TrialState.COMPLETE,))
-    infeasible = [t for t in trials if t.user_attrs["constraint"][0] > 0]
+    infeasible = [t for t in trials if t.constraints["epf_over_budget"] > 0]
     assert len(infeasible) == 2
     assert all(t.user_attrs["trained"] is False and t.values[1] == 0.0 for t in infeasible)
     assert all("train_seconds" not in t.user_attrs for t in infeasible)
@@ -179,7 +142,7 @@ def test_ladder_promotes_the_proxy_front_to_full_fidelity(tmp_path: Path) -> Non
 
 
 def test_bad_run_settings_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(GsearchError, match="--trials must be a positive integer, got -3"):
+    with pytest.raises(GsearchError, match="trials must be a positive integer, got -3"):
         config(tmp_path, trials=-3)
     with pytest.raises(GsearchError, match="unknown sampler 'cmaes'; allowed: nsga2, tpe"):
         config(tmp_path, sampler="cmaes")

@@ -1,0 +1,357 @@
+"""Running a study: stages, the trial loop shared by many workers, the ladder, the final EPF.
+
+``run_search`` opens the device and energy source once, opens (or resumes) the study
+with its pinned settings, runs trials until the study holds ``trials`` complete ones,
+measures the front's EPF again with its members interleaved, and for ``ladder`` trains
+the proxy front and its ties at full fidelity in the study ``<study>/full``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gsearch.data import DatasetBundle, dataset_info
+from gsearch.errors import GsearchError
+from gsearch.pareto import front_hypervolume, pareto_trials
+from gsearch.policy import parse_policy
+from gsearch.search.config import RunConfig
+from gsearch.search.ladder import ladder_promotions
+from gsearch.search.meter_lock import MeterLock
+from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
+from gsearch.search.probe import MeasuredEnergy, open_measured_energy
+from gsearch.search.study import complete, front, make_sampler, objective_names, open_study
+from gsearch.search.trainer import RecipeTrainer
+from gsearch.storage import with_storage_retries
+from gsearch.train import Recipe, prepare_data, recipe_tag
+
+FRONT_EPF_ATTR = "front_epf"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished run returns: the study and its Pareto front."""
+
+    study: optuna.Study
+    front: list[FrozenTrial]
+    objective_names: tuple[str, str, str]
+    full_study: optuna.Study | None = None
+
+
+@dataclass
+class Stage:
+    """One study of a run, opened and ready."""
+
+    study: optuna.Study
+    objective: TrialObjective
+    names: tuple[str, str, str]
+    fidelity: str
+
+
+# ---------------------------------------------------------------- progress and trials
+@contextmanager
+def _progress(quiet: bool, total: int, description: str) -> Iterator[Callable[..., None]]:
+    if quiet:
+        yield lambda **_: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("front {task.fields[front]}  HV {task.fields[hv]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+        task = progress.add_task(description, total=total, front=0, hv="-")
+        yield lambda **kw: progress.update(task, **kw)
+
+
+def _live_ahead(study: optuna.Study, number: int) -> int:
+    """Live trials (complete, running or waiting) numbered before ``number``."""
+    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=live) if t.number < number)
+
+
+class OverBudget(optuna.TrialPruned):
+    """Raised in a trial that another worker's trial already made surplus."""
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], tuple[float, float, float]],
+    target: int,
+    *,
+    timeout_s: float | None = None,
+    quiet: bool = False,
+    description: str = "trials",
+    poll_s: float = 2.0,
+) -> None:
+    """Run trials until the study holds ``target`` complete ones; safe with many workers.
+
+    Each worker runs one trial at a time through ``study.optimize`` (which keeps the
+    heartbeat of RDB storages). A trial claims a slot by its number: when ``target``
+    live trials (complete, running or waiting) precede it, it is surplus and ends
+    PRUNED before any work. When the remaining slots are all held by other workers'
+    running trials, this worker waits: if one of them dies, its retry comes back as a
+    waiting trial and is picked up, so the study still ends with ``target`` trials.
+    """
+
+    def claimed(trial: optuna.Trial) -> tuple[float, float, float]:
+        if _live_ahead(trial.study, trial.number) >= target:
+            trial.set_user_attr("surplus", True)
+            raise OverBudget("the study already has enough trials")
+        return objective(trial)
+
+    started = time.monotonic()
+    with _progress(quiet, target, description) as update:
+        while True:
+            with_storage_retries(lambda: optuna.storages.fail_stale_trials(study))
+            trials = with_storage_retries(lambda: study.get_trials(deepcopy=False))
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            shown = pareto_trials(done)  # from the trials just read: no second query
+            update(completed=len(done), front=len(shown), hv=f"{front_hypervolume(done):.3f}")
+            if len(done) >= target:
+                return
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                return
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            waiting = sum(t.state == TrialState.WAITING for t in trials)
+            if len(done) + running >= target and not waiting:
+                time.sleep(poll_s)  # the last slots are other workers' running trials
+                continue
+            with_storage_retries(
+                lambda: study.optimize(claimed, n_trials=1, catch=(), gc_after_trial=True)
+            )
+
+
+def requeue_failed(study: optuna.Study) -> int:
+    """Enqueue again the settings of failed trials (Ctrl-C, a crash) that nothing covers.
+
+    A grid sampler counts a failed point as visited, and any sampler may never suggest
+    it again; a resumed run should finish what the interrupted one started (training
+    continues from the architecture's checkpoint). Returns how many were enqueued.
+    """
+    trials = study.get_trials(deepcopy=False)
+    covered = {
+        json.dumps(t.params, sort_keys=True)
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    }
+    count = 0
+    for trial in trials:
+        key = json.dumps(trial.params, sort_keys=True)
+        if trial.state == TrialState.FAIL and trial.params and key not in covered:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            covered.add(key)
+            count += 1
+    return count
+
+
+# ---------------------------------------------------------------- stages
+def stage_pins(
+    config: RunConfig, fidelity: str, recipe: Recipe, data: DatasetBundle, probe: MeasuredEnergy
+) -> dict[str, Any]:
+    """Every setting of a stage that changes its numbers (see :mod:`gsearch.search.study`)."""
+    info = dataset_info(config.dataset)
+    subset = recipe.subset or (info.proxy_subset if recipe.fidelity == "proxy" else None)
+    recipe_fields = asdict(recipe)
+    recipe_fields.pop("seed")  # per trial, derived from the study's seed
+    recipe_fields["subset"] = None if subset is None else asdict(subset)
+    recipe_fields["train_resolution"] = data.resolution
+    pins = {
+        "space": config.space.name,
+        "models": list(config.search_models),
+        "dataset": config.dataset,
+        "fidelity": fidelity,
+        "recipe": recipe_fields,
+        "seed": config.seed,
+        **probe.pins(),
+        "energy_budget": config.energy_budget,
+    }
+    return json.loads(json.dumps(pins, default=str))  # as the storage returns it
+
+
+def open_stage(
+    config: RunConfig,
+    fidelity: str,
+    study_name: str,
+    probe: MeasuredEnergy,
+    sampler: optuna.samplers.BaseSampler | None = None,
+) -> Stage:
+    """Load the data, open (or create) the study with its pins, build the objective."""
+    recipe = config.recipe(fidelity)
+    data = prepare_data(config.dataset, recipe, config.data_root, skip_corrupt=config.skip_corrupt)
+    if data.skipped_files and not config.quiet:
+        Console(stderr=True).print(
+            f"skipped {len(data.skipped_files)} unreadable images of {config.dataset}, "
+            f"e.g. {data.skipped_files[0]}",
+            highlight=False,
+            markup=False,
+        )
+    names = objective_names(probe.unit)
+    resolution = config.measured_resolution
+    space = config.searched_space
+    if sampler is None:
+        seed = config.seed * 1_000 + config.worker_index  # workers draw different points
+        sampler = make_sampler(config.sampler, seed, space, resolution, config.trials)
+    study = open_study(
+        config.storage,
+        study_name,
+        stage_pins(config, fidelity, recipe, data, probe),
+        names,
+        sampler,
+        heartbeat_s=config.heartbeat_s,
+        grace_s=config.grace_s,
+    )
+    requeue_failed(study)
+    objective = TrialObjective(
+        space,
+        fidelity,
+        config.dataset,
+        data.num_classes,
+        resolution,
+        probe,
+        RecipeTrainer(data, recipe, config.device, quiet=True),
+        study_seed=config.seed,
+        replicates=recipe.seeds,
+        checkpoint_root=checkpoint_folder(
+            config.checkpoint_root, study_name, fidelity, recipe_tag(recipe)
+        ),
+        energy_budget=config.energy_budget,
+    )
+    if not config.quiet:
+        choice = probe.session.choice
+        Console(stderr=True).print(
+            f"energy source: {choice.source} ({choice.reason})", highlight=False, markup=False
+        )
+    return Stage(study, objective, names, fidelity)
+
+
+def _run_stage(stage: Stage, config: RunConfig, target: int) -> None:
+    run_trials(
+        stage.study,
+        stage.objective,
+        target,
+        timeout_s=config.timeout_s,
+        quiet=config.quiet,
+        description=f"{stage.study.study_name} ({stage.fidelity})",
+    )
+
+
+# ---------------------------------------------------------------- the front's EPF
+def remeasure_front(study: optuna.Study, probe: MeasuredEnergy) -> dict[str, Any]:
+    """Measure the front's members again together, interleaved, and record it in the study.
+
+    Returns (and stores as the study's user attribute ``front_epf``) one entry per
+    front trial number: EPF, interval, ms per frame, unit and how many networks shared
+    the session.
+    """
+    members = front(study)
+    archs = []
+    for trial in members:
+        attrs = trial.user_attrs
+        classes = int(attrs["arch"].rsplit("classes=", 1)[1])
+        archs.append(
+            Architecture(
+                attrs["model"],
+                parse_policy(attrs["policy"]),
+                tuple(attrs["groups"]),
+                classes,
+                probe.resolution,
+            )
+        )
+    unique = list(dict.fromkeys(archs))
+    rows = {arch: row for arch, row in zip(unique, probe.remeasure(unique), strict=True)}
+    record: dict[str, Any] = {}
+    for trial, arch in zip(members, archs, strict=True):
+        row = rows[arch]
+        record[str(trial.number)] = {
+            "epf": row.epf,
+            "epf_low": row.epf_low,
+            "epf_high": row.epf_high,
+            "ms_per_frame": row.ms_per_frame,
+            "unit": row.unit,
+            "batch": row.batch,
+            "interleaved_with": len(unique),
+        }
+    study.set_user_attr(FRONT_EPF_ATTR, record)
+    return record
+
+
+def measure_front_again(config: RunConfig, study: optuna.Study) -> dict[str, Any]:
+    """:func:`remeasure_front` for a study that other processes ran (``--workers``)."""
+    with ExitStack() as stack:
+        return remeasure_front(study, _open_probe(config, stack))
+
+
+# ---------------------------------------------------------------- entry points
+def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
+    probe = open_measured_energy(
+        config.energy,
+        config.device,
+        config.epf_protocol,
+        config.space.epf_batch_sizes,
+        config.measured_resolution,
+        config.precision,
+        config.cache_dir,
+    )
+    stack.callback(probe.session.close)
+    if probe.unit != "model":  # a score shares nothing; a measured meter is never shared
+        stack.enter_context(MeterLock.for_session(probe.session))
+    return probe
+
+
+def run_worker(config: RunConfig) -> int:
+    """One worker on a shared study: run trials until it holds ``config.trials`` complete.
+
+    Returns:
+        Complete trials in the study when this worker stopped.
+    """
+    if config.fidelity == "ladder":
+        raise GsearchError("workers run proxy or full studies; the ladder runs in one process")
+    with ExitStack() as stack:
+        probe = _open_probe(config, stack)
+        stage = open_stage(config, config.fidelity, config.study, probe)
+        _run_stage(stage, config, config.trials)
+        return len(complete(stage.study))
+
+
+def run_search(config: RunConfig) -> SearchResult:
+    """Run (or resume) the study of ``config``; for ``ladder``, then its full-fidelity study."""
+    first = "proxy" if config.fidelity == "ladder" else config.fidelity
+    with ExitStack() as stack:
+        probe = _open_probe(config, stack)
+        stage = open_stage(config, first, config.study, probe)
+        _run_stage(stage, config, config.trials)
+        remeasure_front(stage.study, probe)
+        if config.fidelity != "ladder":
+            return SearchResult(stage.study, front(stage.study), stage.names)
+
+        promoted = ladder_promotions(front(stage.study), complete(stage.study))
+        full = open_stage(
+            config,
+            "full",
+            f"{config.study}/full",
+            probe,
+            optuna.samplers.RandomSampler(config.seed),
+        )
+        queued = {
+            json.dumps(t.params, sort_keys=True) for t in full.study.get_trials(deepcopy=False)
+        }
+        for trial in promoted:
+            key = json.dumps(trial.params, sort_keys=True)
+            if key not in queued:
+                full.study.enqueue_trial(trial.params, user_attrs={"promoted_from": trial.number})
+                queued.add(key)
+        _run_stage(full, config, len(queued))
+        remeasure_front(full.study, probe)
+        return SearchResult(stage.study, front(full.study), stage.names, full.study)

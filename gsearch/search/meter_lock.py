@@ -1,0 +1,80 @@
+"""One worker per energy meter: another worker's training would count in this one's EPF.
+
+An NVML counter reads a whole board, a RAPL counter a whole CPU package, and a time
+meter on the host's cores is slowed by whatever else runs there. A worker that
+measures therefore holds an exclusive lock on its meter for its whole life (an
+``flock`` on a file named after the meter, so it is released even on ``kill -9``);
+a second worker on the same meter is refused with one line before it writes anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from gsearch.energy import EnergySession
+from gsearch.errors import GsearchError
+from gsearch.paths import safe_name
+
+LOCK_DIR = Path(tempfile.gettempdir()) / "gsearch-meters"
+
+
+def meter_id(session: EnergySession) -> str:
+    """What a meter is shared by: a GPU board, or this host's CPU."""
+    facts = session.facts
+    if session.device.type == "cuda":
+        board = facts.get("gpu_uuid") or facts.get("gpu_index") or session.device.index or 0
+        return f"gpu-{board}"
+    return f"host-{socket.gethostname()}"
+
+
+class MeterLock:
+    """Exclusive hold of a meter by this process (a context manager)."""
+
+    def __init__(self, meter: str, folder: Path = LOCK_DIR) -> None:
+        self.meter = meter
+        self.path = folder / f"{safe_name(meter)}.lock"
+        self._handle: IO[str] | None = None
+
+    @classmethod
+    def for_session(cls, session: EnergySession) -> MeterLock:
+        return cls(meter_id(session))
+
+    def __enter__(self) -> MeterLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise GsearchError(
+                f"the energy meter of {self.meter} is in use by another gsearch worker "
+                f"({holder}): its work would count in this worker's EPF; run one measuring "
+                "worker per GPU (or per host on the CPU)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
