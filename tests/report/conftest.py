@@ -64,7 +64,7 @@ def builder() -> Callable[..., StudyBuilder]:
 
 
 @pytest.fixture
-def tie_study() -> optuna.Study:
+def tie_builder() -> StudyBuilder:
     """Two front trials, one tied with the first, one clearly dominated, one copy, one over budget.
 
     #0 and #1 are the front; #2's intervals overlap #0's everywhere (tied); #3 is worse
@@ -77,4 +77,9 @@ def tie_study() -> optuna.Study:
     made.add(20.0, (19.5, 20.5), [80.0, 81.0, 82.0], 5.00)
     made.add(10.0, (9.8, 10.3), [90.0, 91.0, 92.0], 4.20, reused_from=0, policy="G=1")
     made.add(30.0, (29.0, 31.0), [], 6.00, budget_excess=5.0, trained=False)
-    return made.study
+    return made
+
+
+@pytest.fixture
+def tie_study(tie_builder: StudyBuilder) -> optuna.Study:
+    return tie_builder.study
