@@ -1,11 +1,14 @@
 """The one interface every energy source sits behind, and the clock the protocol reads.
 
 A meter measures a window: ``begin()`` opens it, ``end()`` closes it and returns a
-:class:`Measurement`. Hardware meters (``nvml``, ``rapl``) report joules. The ``model``
-meter has no hardware behind it: it reports the paper's Eq. 1 score in *model units*,
-which are not joules and must never be compared with them. That is why a measurement
-carries ``energy`` plus an explicit ``unit`` (``"J"`` or ``"model"``) rather than a field
-named ``joules``; :attr:`Measurement.joules` refuses to answer for model units.
+:class:`Measurement`. Hardware meters (``nvml``, ``rapl``) report joules. The ``time``
+meter (:mod:`gsearch.energy.walltime`) is for machines without an energy counter: it
+reports the window's wall time in milliseconds, a real measurement named as time. The
+``model`` meter has no hardware behind it: it reports the paper's Eq. 1 score in *model
+units*, a score that falls monotonically as groups grow, not an energy. That is why a
+measurement carries an ``energy`` amount plus an explicit ``unit`` (``"J"``, ``"ms"`` or
+``"model"``) rather than a field named ``joules``; :attr:`Measurement.joules` refuses to
+answer for anything but joules, and sources are never mixed in one study.
 
 Meters whose hardware exposes a discrete energy counter (NVML's total-energy counter
 changes about every 100 ms) also offer ``read_counter_j()`` and say how often it changes
@@ -21,19 +24,20 @@ from typing import Protocol, runtime_checkable
 from gsearch.errors import GsearchError
 
 JOULES = "J"
+MILLISECONDS = "ms"
 MODEL_UNITS = "model"
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Energy over one window.
+    """The amount one window cost.
 
     Attributes:
-        energy: Energy spent in the window, in ``unit``.
-        unit: ``"J"`` for measured joules, ``"model"`` for the Eq. 1 score (relative
-            model units, not joules).
+        energy: What the window cost, in ``unit``.
+        unit: ``"J"`` for measured joules, ``"ms"`` for measured time (the ``time``
+            meter), ``"model"`` for the Eq. 1 score (relative model units, not joules).
         seconds: Length of the window, wall clock.
-        source: The meter: ``nvml``, ``nvml-power``, ``rapl`` or ``model``.
+        source: The meter: ``nvml``, ``nvml-power``, ``rapl``, ``time`` or ``model``.
     """
 
     energy: float
@@ -63,8 +67,8 @@ class Meter(Protocol):
     """An energy source behind ``begin()`` / ``end()``.
 
     Attributes:
-        source: Short name recorded with every result (``nvml``, ``rapl``, ``model``...).
-        unit: ``"J"`` or ``"model"``.
+        source: Short name recorded with every result (``nvml``, ``rapl``, ``time``...).
+        unit: ``"J"``, ``"ms"`` or ``"model"``.
         tick_seconds: Period of a discrete energy counter that ``read_counter_j`` reads,
             or None when the meter has no such counter (tick alignment then does not apply).
     """
@@ -128,7 +132,7 @@ class EnergyChoice:
     """Which energy source a run uses and why (printed and recorded with results).
 
     Attributes:
-        source: ``nvml``, ``nvml-power``, ``rapl`` or ``model``.
+        source: ``nvml``, ``nvml-power``, ``rapl``, ``time`` or ``model``.
         reason: One line saying why this source was chosen (or fallen back to).
     """
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gsearch.energy.meter import JOULES, Clock, Measurement, SystemClock
-from gsearch.errors import GsearchError
+from gsearch.errors import EnergySourceUnavailable, GsearchError
 
 T = TypeVar("T")
 
@@ -153,9 +153,9 @@ def nvml_init() -> None:
         pynvml.nvmlInit()
         count = pynvml.nvmlDeviceGetCount()
     except pynvml.NVMLError as error:
-        raise GsearchError(f"NVML found no NVIDIA device ({error})") from None
+        raise EnergySourceUnavailable(f"NVML found no NVIDIA device ({error})") from None
     if count < 1:
-        raise GsearchError("NVML found no NVIDIA device (0 GPUs)")
+        raise EnergySourceUnavailable("NVML found no NVIDIA device (0 GPUs)")
 
 
 class NvmlMeter:

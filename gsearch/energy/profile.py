@@ -1,7 +1,10 @@
 """What ``gsearch profile`` does: measure EPF of model variants and render the rows.
 
 The CLI parses arguments and calls :func:`profile`, then prints :func:`render_table`,
-:func:`to_json` or :func:`to_csv` of the report.
+:func:`to_json` or :func:`to_csv` of the report. ``energy="predicted"`` measures nothing:
+it predicts every row from this device's calibration (:mod:`gsearch.energy.predict`),
+and the rows say so (source ``predicted-<meter>``, method ``predicted``). With
+``paper`` and no pass named, the training and the inference pass are side by side.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from gsearch.energy.cache import DEFAULT_CACHE_DIR, EpfCache
+from gsearch.energy.calibrate import Calibration, load_calibration
 from gsearch.energy.epf import (
     EpfProtocol,
     EpfResult,
@@ -28,30 +32,37 @@ from gsearch.energy.epf import (
 )
 from gsearch.energy.meter import EnergyChoice
 from gsearch.energy.paper_epf import paper_epf_mj
+from gsearch.energy.predict import DEFAULT_FORMULATION, Prediction, predict_epf
 from gsearch.energy.rapl import POWERCAP_ROOT
-from gsearch.energy.steps import StepConfig
+from gsearch.energy.steps import INFERENCE, PASSES, TRAINING, StepConfig
 from gsearch.errors import GsearchError
+
+PREDICTED = "predicted"
+PROFILE_SOURCES = ("auto", "nvml", "rapl", "time", "model", PREDICTED)
 
 
 @dataclass(frozen=True)
 class ProfileRow:
-    """One measured row, with the paper's EPF beside it where the paper has one.
+    """One measured (or predicted) row, with the paper's EPF beside it where it has one.
 
     Attributes:
-        result: The measurement.
-        paper_p100_mj: The paper's EPF on a P100 (Tables III/IV), mJ per frame.
+        result: The measurement (method ``predicted`` for a prediction).
+        paper_p100_mj: The paper's EPF on a P100 (Tables III/IV, training), mJ per frame.
         paper_p4000_mj: The paper's EPF on a P4000, mJ per frame.
+        pass_: ``training`` or ``inference``.
     """
 
     result: EpfResult
     paper_p100_mj: float | None = None
     paper_p4000_mj: float | None = None
+    pass_: str = TRAINING
 
     def to_dict(self) -> dict[str, Any]:
-        """The result's fields plus the paper columns (the raw counter ticks stay in the
-        cache: they are for diagnosing the meter, not for reading)."""
+        """The result's fields plus the pass and the paper columns (the raw counter ticks
+        stay in the cache: they are for diagnosing the meter, not for reading)."""
         data = self.result.to_dict()
         data.pop("window_ticks", None)
+        data["pass"] = self.pass_
         data["paper_p100_mj"] = self.paper_p100_mj
         data["paper_p4000_mj"] = self.paper_p4000_mj
         return data
@@ -107,6 +118,9 @@ def profile(
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
     rapl_root: Path = POWERCAP_ROOT,
     log: Log | None = None,
+    passes: Sequence[str] | None = None,
+    formulation: str | None = None,
+    calibration_dir: str | os.PathLike[str] | None = None,
 ) -> ProfileReport:
     """Measure EPF of ``model`` under each policy at each batch size.
 
@@ -117,7 +131,8 @@ def profile(
         paper: Measure the paper's 11 variants (plus ``policies``) and add the paper's
             P100/P4000 EPF columns.
         device: ``auto``, ``cuda:N`` or ``cpu``.
-        energy: ``auto``, ``nvml``, ``rapl`` or ``model``.
+        energy: ``auto``, ``nvml``, ``rapl``, ``time``, ``model`` or ``predicted`` (from
+            this device's calibration; nothing is measured).
         repeats: Windows per row (ignored with ``reference``: one 20 s window).
         resolution: Input size, pixels.
         eager: Measure eager steps instead of CUDA-graph replays.
@@ -132,6 +147,12 @@ def profile(
         cache_dir: Cache directory; None disables the cache.
         rapl_root: The powercap tree (tests pass a fake one).
         log: Progress lines (choice of energy source, one line per row).
+        passes: ``training`` and/or ``inference``; None means training, or both with
+            ``paper``.
+        formulation: The predictor's formulation (``predicted`` only; default the
+            predictor's).
+        calibration_dir: Where calibrations are (default: ``cache_dir``, else
+            ``studies/cache``).
     """
     from gsearch.table import PAPER_POLICIES
 
@@ -164,20 +185,94 @@ def profile(
         optimizer_step=optimizer_step,
         num_classes=num_classes,
     )
-    cache = EpfCache(cache_dir) if cache_dir is not None else None
-    with open_session(device, energy, rapl_root=rapl_root, log=log) as session:
-        results = measure_candidates(
-            session, candidates, list(batches), step, protocol, cache=cache
-        )
-        choice, facts = session.choice, session.facts
+    chosen_passes = list(passes or ((TRAINING, INFERENCE) if paper else (TRAINING,)))
+    for name in chosen_passes:
+        if name not in PASSES:
+            raise GsearchError(f"unknown pass {name!r}: choose {', '.join(PASSES)}")
+    results: list[tuple[str, EpfResult]] = []
+    if energy == PREDICTED:
+        from gsearch.calibration_plan import policy_layers
+
+        with open_session(device, "auto", rapl_root=rapl_root, log=log) as session:
+            facts = session.facts
+        directory = calibration_dir or cache_dir or DEFAULT_CACHE_DIR
+        choice = EnergyChoice(PREDICTED, f"predicted from the calibration in {directory}")
+        for name in chosen_passes:
+            config = replace(step, pass_=name)
+            for candidate in candidates:
+                layers = policy_layers(model, candidate.policy, resolution, width)
+                for batch in batches:
+                    calibration = load_calibration(
+                        directory,
+                        model,
+                        facts,
+                        batch=batch,
+                        resolution=resolution,
+                        precision=precision,
+                        pass_=name,
+                        num_classes=num_classes,
+                        width=width,
+                    )
+                    choice = EnergyChoice(PREDICTED, f"predicted from {calibration.path}")
+                    prediction = predict_epf(
+                        calibration, layers, formulation or DEFAULT_FORMULATION
+                    )
+                    results.append(
+                        (
+                            name,
+                            _predicted_row(
+                                candidate.policy, model, config, batch, prediction, calibration
+                            ),
+                        )
+                    )
+    else:
+        cache = EpfCache(cache_dir) if cache_dir is not None else None
+        with open_session(device, energy, rapl_root=rapl_root, log=log) as session:
+            for name in chosen_passes:
+                measured = measure_candidates(
+                    session,
+                    candidates,
+                    list(batches),
+                    replace(step, pass_=name),
+                    protocol,
+                    cache=cache,
+                )
+                results += [(name, result) for result in measured]
+            choice, facts = session.choice, session.facts
     rows = []
-    for result in results:
+    for name, result in results:
         p100 = p4000 = None
-        if paper:
+        if paper and name == TRAINING:  # the paper measured training steps
             p100 = paper_epf_mj(model, result.policy, result.batch, "P100")
             p4000 = paper_epf_mj(model, result.policy, result.batch, "P4000")
-        rows.append(ProfileRow(result, p100, p4000))
+        rows.append(ProfileRow(result, p100, p4000, name))
     return ProfileReport(tuple(rows), choice, facts, paper)
+
+
+def _predicted_row(
+    policy: str,
+    model: str,
+    step: StepConfig,
+    batch: int,
+    prediction: Prediction,
+    calibration: Calibration,
+) -> EpfResult:
+    return EpfResult(
+        model=model,
+        policy=policy,
+        batch=batch,
+        status="ok",
+        unit=prediction.unit,
+        source=prediction.source,
+        method=PREDICTED,
+        mode=str(calibration.key["step"]["mode"]),
+        precision=step.precision,
+        channels_last=step.channels_last,
+        resolution=step.resolution,
+        epf=prediction.epf,
+        facts=dict(calibration.facts),
+        energy_reason=f"{prediction.formulation} formulation of {calibration.path}",
+    )
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -206,15 +301,30 @@ def render_table(report: ProfileReport) -> Table:
     unit = first.unit if first else "mJ"
     models = sorted({row.result.model for row in report.rows})
     how = f"{first.mode}, {first.precision}, {first.method} windows" if first else ""
+    quantity = "time" if unit == "ms" else "EPF"  # the time meter measures no energy
+    if first is not None and first.method == PREDICTED:
+        quantity, how = f"predicted {quantity}", f"{first.source}, {first.energy_reason}"
     confidences = {r.result.confidence for r in report.rows if r.result.confidence is not None}
     coverage = ", ".join(f"{100 * c:.1f}%" for c in sorted(confidences))
     table = Table(
-        title=f"{', '.join(models)}: EPF per frame ({unit}), {how}",
+        title=f"{', '.join(models)}: {quantity} per frame ({unit}), {how}",
         caption=f"{describe_device(report.facts)}\nenergy: {report.choice.source} "
         f"({report.choice.reason})\ninterval: median's order-statistic interval, "
         f"coverage {coverage or '-'}",
     )
-    columns = ["policy", "B", f"EPF {unit}", "interval", "spread", "ms/frame", "W", "dynamic"]
+    passes = len({row.pass_ for row in report.rows}) > 1
+    columns = [
+        "policy",
+        "B",
+        f"{quantity} {unit}",
+        "interval",
+        "spread",
+        "ms/frame",
+        "W",
+        "dynamic",
+    ]
+    if passes:
+        columns.insert(1, "pass")
     if report.paper:
         columns += ["P100 mJ", "P4000 mJ"]
     for column in columns:
@@ -222,12 +332,14 @@ def render_table(report: ProfileReport) -> Table:
     for row in report.rows:
         r = row.result
         paper = [_number(row.paper_p100_mj), _number(row.paper_p4000_mj)] if report.paper else []
+        which = [row.pass_] if passes else []
         if r.status != "ok":
-            cells = [r.policy, str(r.batch), r.status.upper(), r.message[:30], "", "", "", ""]
-            table.add_row(*cells, *paper)
+            cells = [r.policy, *which, str(r.batch), r.status.upper(), r.message[:30], "", "", ""]
+            table.add_row(*cells, "", *paper)
             continue
         table.add_row(
             r.policy + (" (cached)" if r.cached else ""),
+            *which,
             str(r.batch),
             _number(r.epf),
             f"{_number(r.epf_low)}-{_number(r.epf_high)}",
@@ -249,6 +361,7 @@ def to_json(report: ProfileReport) -> str:
 CSV_COLUMNS = (
     "model",
     "policy",
+    "pass",
     "batch",
     "status",
     "epf",

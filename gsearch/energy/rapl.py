@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gsearch.energy.meter import JOULES, Clock, Measurement, SystemClock
-from gsearch.errors import GsearchError
+from gsearch.errors import EnergySourceUnavailable, GsearchError
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP_LEVEL_ZONE = re.compile(r"^[a-z_-]*rapl:\d+$")
@@ -84,7 +84,7 @@ class RaplMeter:
         clock: Time source for window lengths.
 
     Raises:
-        GsearchError: no readable package domain, with the reason.
+        EnergySourceUnavailable: no readable package domain, with the reason.
     """
 
     source = "rapl"
@@ -94,7 +94,7 @@ class RaplMeter:
     def __init__(self, root: Path = POWERCAP_ROOT, clock: Clock | None = None) -> None:
         self.domains, self.reason = find_package_domains(root)
         if not self.domains:
-            raise GsearchError(f"RAPL is not available: {self.reason}")
+            raise EnergySourceUnavailable(f"RAPL is not available: {self.reason}")
         self._clock = clock or SystemClock()
         self._last_uj = [domain.read_uj() for domain in self.domains]
         self._total_uj = 0

@@ -1,4 +1,14 @@
-"""Choosing the device and the energy source (``--device``, ``--energy``)."""
+"""Choosing the device and the energy source (``--device``, ``--energy``).
+
+``auto`` takes the best source the machine has: NVML on a CUDA device, RAPL on a CPU
+whose package counter is readable, else the ``time`` meter (measured milliseconds per
+frame). It falls back only when a counter is *absent* (the typed
+:class:`~gsearch.errors.EnergySourceUnavailable`); any other failure of a counter that
+exists is an error, so a broken meter never turns silently into a clock. An explicit
+source that is absent is a one-line error saying what ``auto`` would choose. The
+paper's Eq. 1 score (``model``) is only used when asked for: it is a score monotone in
+g, not a measurement.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +20,10 @@ import torch
 from gsearch.energy.meter import Clock, EnergyChoice, Meter
 from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.rapl import POWERCAP_ROOT, RaplMeter
-from gsearch.errors import GsearchError
+from gsearch.energy.walltime import TimeMeter
+from gsearch.errors import EnergySourceUnavailable, GsearchError
 
-ENERGY_SOURCES = ("auto", "nvml", "rapl", "model")
+ENERGY_SOURCES = ("auto", "nvml", "rapl", "time", "model")
 
 
 def resolve_device(text: str | torch.device = "auto") -> torch.device:
@@ -56,21 +67,29 @@ def _nvml(device: torch.device, clock: Clock | None) -> NvmlMeter:
     return NvmlMeter(index, torch_uuid=uuid, clock=clock)
 
 
-def _auto(
-    device: torch.device, clock: Clock | None, rapl_root: Path
-) -> tuple[Meter | None, EnergyChoice]:
-    if device.type == "cuda":
-        try:
-            meter = _nvml(device, clock)
-        except GsearchError as error:
-            return None, EnergyChoice("model", f"{error}; using the Eq. 1 model meter")
-        kind = "energy counter" if meter.has_counter else "power polling (no energy counter)"
-        return meter, EnergyChoice(meter.source, f"NVML {kind} on {device}")
+def _auto(device: torch.device, clock: Clock | None, rapl_root: Path) -> tuple[Meter, EnergyChoice]:
     try:
+        if device.type == "cuda":
+            meter = _nvml(device, clock)
+            kind = "energy counter" if meter.has_counter else "power polling (no energy counter)"
+            return meter, EnergyChoice(meter.source, f"NVML {kind} on {device}")
         rapl = RaplMeter(rapl_root, clock)
-    except GsearchError as error:
-        return None, EnergyChoice("model", f"{error}; using the Eq. 1 model meter")
-    return rapl, EnergyChoice("rapl", rapl.reason)
+        return rapl, EnergyChoice("rapl", rapl.reason)
+    except EnergySourceUnavailable as absent:
+        return TimeMeter(clock), EnergyChoice(
+            "time", f"{absent}; measuring time per frame (ms) instead of energy"
+        )
+
+
+def _absent(
+    error: GsearchError, device: torch.device, clock: Clock | None, rapl_root: Path
+) -> GsearchError:
+    """The one-line error for an explicit source that is absent: what auto would choose."""
+    meter, fallback = _auto(device, clock, rapl_root)
+    meter.close()
+    return GsearchError(
+        f"{error}; --energy auto would choose {fallback.source!r} ({fallback.reason})"
+    )
 
 
 def open_meter(
@@ -82,46 +101,45 @@ def open_meter(
 ) -> tuple[Meter | None, EnergyChoice]:
     """The meter for ``device`` and why it was chosen.
 
-    ``auto``: NVML for a CUDA device, RAPL on the CPU where readable, else the model.
+    ``auto``: NVML for a CUDA device, RAPL on the CPU where readable, else ``time``.
     The model meter is per model and batch, so for ``model`` the meter returned is None
     and callers build :class:`gsearch.energy.model.ModelMeter` themselves.
 
     Raises:
-        GsearchError: ``nvml`` without an NVIDIA device (the line says what ``auto``
-            would choose), ``nvml``/``rapl`` for the wrong kind of device, or an unknown
-            source. An unreadable RAPL counter is not an error: it falls back to the
-            model, and the choice's reason says why.
+        GsearchError: ``nvml`` or ``rapl`` where that counter is absent (the line says
+            what ``auto`` would choose), ``nvml``/``rapl`` for the wrong kind of device,
+            or an unknown source.
     """
     if energy not in ENERGY_SOURCES:
         raise GsearchError(f"unknown energy source {energy!r}: choose {', '.join(ENERGY_SOURCES)}")
     if energy == "auto":
         return _auto(device, clock, rapl_root)
     if energy == "model":
-        return None, EnergyChoice("model", "requested: the Eq. 1 model meter (model units)")
+        return None, EnergyChoice(
+            "model", "requested: the paper's Eq. 1 score (model units, monotone in g; not energy)"
+        )
+    if energy == "time":
+        return TimeMeter(clock), EnergyChoice(
+            "time", f"requested: measured time per frame on {device}"
+        )
     if energy == "nvml":
         if device.type != "cuda":
             try:
                 probe = _nvml(torch.device("cuda", 0), clock)
-            except GsearchError as error:
-                _, fallback = _auto(device, clock, rapl_root)
-                raise GsearchError(
-                    f"{error}; --energy auto would choose {fallback.source!r} ({fallback.reason})"
-                ) from None
+            except EnergySourceUnavailable as error:
+                raise _absent(error, device, clock, rapl_root) from None
             probe.close()
             raise GsearchError(f"--energy nvml measures a GPU, but the device is {device}")
         try:
             meter = _nvml(device, clock)
-        except GsearchError as error:
-            _, fallback = _auto(device, clock, rapl_root)
-            raise GsearchError(
-                f"{error}; --energy auto would choose {fallback.source!r} ({fallback.reason})"
-            ) from None
+        except EnergySourceUnavailable as error:
+            raise _absent(error, device, clock, rapl_root) from None
         return meter, EnergyChoice(meter.source, f"requested: NVML on {device}")
     # rapl
     if device.type != "cpu":
         raise GsearchError(f"--energy rapl measures the CPU package, but the device is {device}")
     try:
         rapl = RaplMeter(rapl_root, clock)
-    except GsearchError as error:
-        return None, EnergyChoice("model", f"{error}; falling back to the Eq. 1 model meter")
+    except EnergySourceUnavailable as error:
+        raise _absent(error, device, clock, rapl_root) from None
     return rapl, EnergyChoice("rapl", f"requested: {rapl.reason}")

@@ -1,10 +1,18 @@
-"""One training step of a model, run eagerly or replayed from a CUDA graph, with timing.
+"""One step of a model, run eagerly or replayed from a CUDA graph, with timing.
 
-A step is: fresh random inputs and labels (regenerated on the device every step, never
-zeros), ``zero_grad``, forward, cross-entropy loss, backward, and optionally an SGD
-step. On CUDA it is captured in a CUDA graph by default: at batch 1 the eager step is
-bound by kernel launches (the GPU idles between kernels), which measures Python, not
-the architecture. The eager mode stays available to measure exactly that.
+A *training* step (the paper's EPF, the default) is: fresh random inputs and labels
+(regenerated on the device every step, never zeros), ``zero_grad``, forward,
+cross-entropy loss, backward, and optionally an SGD step. An *inference* step is what a
+deployed network costs: fresh inputs and a forward pass in eval mode under
+``torch.inference_mode``. On CUDA either is captured in a CUDA graph by default: at
+batch 1 the eager step is bound by kernel launches (the GPU idles between kernels),
+which measures Python, not the architecture. The eager mode stays available to measure
+exactly that.
+
+A :class:`LayerBench` is one layer on its own, as a calibration measures it: a fixed
+random input of the layer's shape (made once: regenerating it would add a kernel the
+layer does not have in its network), forward, and for training the backward pass with
+a fixed output gradient (input and weight gradients, as inside a network).
 
 Runners satisfy :class:`gsearch.energy.window.StepRunner`: each step is bracketed by CUDA
 events (or host clock reads on the CPU) and reported on the host clock, so a window can
@@ -36,6 +44,9 @@ PRECISIONS: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 MODES = ("graph", "eager")
+TRAINING = "training"
+INFERENCE = "inference"
+PASSES = (TRAINING, INFERENCE)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class StepConfig:
         optimizer_step: Also run an SGD (momentum 0.9) step.
         num_classes: Classifier size, for the random labels.
         cudnn_benchmark: Let cuDNN time its algorithms (slower start, maybe faster steps).
+        pass_: ``training`` (forward, loss, backward: the paper's EPF) or ``inference``
+            (forward only, eval mode, ``torch.inference_mode``).
     """
 
     batch: int
@@ -61,6 +74,7 @@ class StepConfig:
     optimizer_step: bool = False
     num_classes: int = 1000
     cudnn_benchmark: bool = False
+    pass_: str = TRAINING
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -73,6 +87,8 @@ class StepConfig:
             )
         if self.mode not in MODES:
             raise GsearchError(f"unknown mode {self.mode!r}: choose graph or eager")
+        if self.pass_ not in PASSES:
+            raise GsearchError(f"unknown pass {self.pass_!r}: choose training or inference")
 
     def effective_mode(self, device: torch.device) -> str:
         """``graph`` only on CUDA; the CPU runs eagerly."""
@@ -100,13 +116,7 @@ class TrainStep:
         self.inputs.normal_()
         self.labels.random_(0, self.config.num_classes)
         self.model.zero_grad(set_to_none=True)
-        # cache_enabled=False: autocast's weight cache must not outlive a graph capture.
-        autocast: contextlib.AbstractContextManager[Any] = (
-            torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
-            if self.dtype is not None
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with _autocast(self.device, self.dtype):
             logits = self.model(self.inputs)
         loss = F.cross_entropy(logits.float(), self.labels)
         loss.backward()
@@ -114,12 +124,95 @@ class TrainStep:
             self.optimizer.step()
 
 
+class InferenceStep:
+    """A model in eval mode and its static input on one device: forward passes only."""
+
+    def __init__(self, model: nn.Module, config: StepConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model = model.to(device).to(memory_format=memory_format).eval()
+        shape = (config.batch, 3, config.resolution, config.resolution)
+        with torch.inference_mode():  # an inference tensor may be refilled in inference mode
+            self.inputs = torch.empty(shape, device=device).contiguous(memory_format=memory_format)
+        self.dtype = PRECISIONS[config.precision]
+
+    def __call__(self) -> None:
+        """One forward pass; on CUDA it only enqueues work."""
+        with torch.inference_mode(), _autocast(self.device, self.dtype):
+            self.inputs.normal_()
+            self.model(self.inputs)
+
+
+class LayerBench(nn.Module):
+    """One layer with the shape of the input it sees inside its network.
+
+    Args:
+        layer: The module (e.g. a grouped ``nn.Conv2d``).
+        input_shape: (channels, height, width) of one frame's input to it.
+    """
+
+    def __init__(self, layer: nn.Module, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.layer = layer
+        self.input_shape = input_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class LayerStep:
+    """A :class:`LayerBench` on a fixed input: forward (+ backward for training)."""
+
+    def __init__(self, bench: LayerBench, config: StepConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.training = config.pass_ == TRAINING
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model = bench.to(device).to(memory_format=memory_format).train(self.training)
+        self.dtype = PRECISIONS[config.precision]
+        shape = (config.batch, *bench.input_shape)
+        inputs = torch.randn(shape, device=device).contiguous(memory_format=memory_format)
+        if self.training:
+            self.inputs = inputs.requires_grad_(True)  # a layer inside a network passes dx back
+            with torch.no_grad(), _autocast(device, self.dtype):
+                output = self.model(self.inputs)
+            self.grad_output = torch.randn_like(output)
+        else:
+            with torch.inference_mode():
+                self.inputs = inputs.clone()
+
+    def __call__(self) -> None:
+        """One pass of the layer; on CUDA it only enqueues work."""
+        if not self.training:
+            with torch.inference_mode(), _autocast(self.device, self.dtype):
+                self.model(self.inputs)
+            return
+        self.model.zero_grad(set_to_none=True)
+        self.inputs.grad = None
+        with _autocast(self.device, self.dtype):
+            output = self.model(self.inputs)
+        output.backward(self.grad_output)
+
+
+Step = TrainStep | InferenceStep | LayerStep
+
+
+def _autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
+    # cache_enabled=False: autocast's weight cache must not outlive a graph capture.
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+
+
 class CpuRunner:
     """Runs steps synchronously on the CPU and times them with the clock."""
 
     asynchronous = False
 
-    def __init__(self, step: TrainStep, clock: Clock) -> None:
+    def __init__(self, step: Step, clock: Clock) -> None:
         self.step = step
         self.clock = clock
         self.frames_per_step = step.config.batch
@@ -161,7 +254,7 @@ class CudaRunner:
 
     asynchronous = True
 
-    def __init__(self, step: TrainStep, clock: Clock, graph: bool = True) -> None:
+    def __init__(self, step: Step, clock: Clock, graph: bool = True) -> None:
         self.step = step
         self.clock = clock
         self.frames_per_step = step.config.batch
@@ -250,7 +343,10 @@ class CudaRunner:
 def make_runner(
     model: nn.Module, config: StepConfig, device: torch.device, clock: Clock
 ) -> CpuRunner | CudaRunner:
-    """Put ``model`` on ``device`` and wrap one training step of it in a runner.
+    """Put ``model`` on ``device`` and wrap one step of it in a runner.
+
+    The step is the config's pass (training or inference) of a network, or of one layer
+    where ``model`` is a :class:`LayerBench`.
 
     Raises:
         torch.cuda.OutOfMemoryError: the batch does not fit (callers mark the row).
@@ -258,7 +354,13 @@ def make_runner(
     if device.type == "cuda":
         # graph replay and eager kernels use the current device's stream
         torch.cuda.set_device(device)
-    step = TrainStep(model, config, device)
+    step: Step
+    if isinstance(model, LayerBench):
+        step = LayerStep(model, config, device)
+    elif config.pass_ == INFERENCE:
+        step = InferenceStep(model, config, device)
+    else:
+        step = TrainStep(model, config, device)
     if device.type == "cuda":
         return CudaRunner(step, clock, graph=config.effective_mode(device) == "graph")
     if device.type == "cpu":

@@ -149,15 +149,15 @@ def test_energy_nvml_without_gpu_says_what_auto_would_choose(tmp_path):
         open_meter(torch.device("cpu"), "nvml", rapl_root=tmp_path / "none")
     message = str(info.value)
     assert "NVML found no NVIDIA device" in message
-    assert "--energy auto would choose 'model'" in message
+    assert "--energy auto would choose 'time'" in message
     assert "\n" not in message
 
 
-def test_auto_on_cuda_falls_back_to_model_without_nvml(monkeypatch, tmp_path):
+def test_auto_on_cuda_falls_back_to_time_without_nvml(monkeypatch, tmp_path):
     def no_library():
         raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
 
     monkeypatch.setattr(pynvml, "nvmlInit", no_library)
     meter, choice = open_meter(torch.device("cuda", 0), "auto", rapl_root=tmp_path)
-    assert meter is None and choice.source == "model"
+    assert meter is not None and meter.source == "time" and choice.source == "time"
     assert "NVML found no NVIDIA device" in choice.reason

@@ -78,11 +78,15 @@ def test_paper_mode_measures_the_eleven_variants_beside_the_papers_columns(tmp_p
         **{**QUICK, "repeats": 1, "resolution": 64},
     )
     assert [r.result.policy for r in report.rows][:2] == ["G=1", "G=2"]
-    assert len(report.rows) == 11 and all(r.result.status == "ok" for r in report.rows)
+    # both passes side by side: the paper's columns beside the training rows only
+    assert len(report.rows) == 22 and all(r.result.status == "ok" for r in report.rows)
+    assert [r.pass_ for r in report.rows] == ["training"] * 11 + ["inference"] * 11
     assert report.rows[5].paper_p100_mj == 363 and report.rows[5].paper_p4000_mj == 648
+    assert report.rows[16].paper_p100_mj is None
     console = Console(width=200, record=True)
     console.print(render_table(report))
-    assert "P100 mJ" in console.export_text()
+    text = console.export_text()
+    assert "P100 mJ" in text and "inference" in text
 
 
 def test_cli_profile_json(tmp_path, capsys):
@@ -115,4 +119,4 @@ def test_cli_energy_nvml_without_gpu_is_one_line(capsys):
     assert main(["profile", "--model", "tiny_convnet", "--energy", "nvml"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: NVML found no NVIDIA device")
-    assert "--energy auto would choose 'model'" in err
+    assert "--energy auto would choose 'time'" in err

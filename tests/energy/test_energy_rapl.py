@@ -78,10 +78,18 @@ def test_missing_powercap(tmp_path):
     assert domains == [] and "does not exist" in reason
 
 
-def test_requested_rapl_falls_back_to_model_with_the_reason(tmp_path):
-    meter, choice = open_meter(torch.device("cpu"), "rapl", rapl_root=tmp_path / "absent")
-    assert meter is None and choice.source == "model"
-    assert "does not exist" in choice.reason and "falling back" in choice.reason
+def test_requested_rapl_where_absent_is_an_error_naming_what_auto_would_choose(tmp_path):
+    with pytest.raises(GsearchError) as info:
+        open_meter(torch.device("cpu"), "rapl", rapl_root=tmp_path / "absent")
+    message = str(info.value)
+    assert "does not exist" in message and "--energy auto would choose 'time'" in message
+    assert "\n" not in message
+
+
+def test_auto_without_rapl_measures_time(tmp_path):
+    meter, choice = open_meter(torch.device("cpu"), "auto", rapl_root=tmp_path / "absent")
+    assert meter is not None and meter.source == "time" and meter.unit == "ms"
+    assert choice.source == "time" and "does not exist" in choice.reason
 
 
 def test_auto_on_cpu_picks_rapl_where_readable(powercap):
