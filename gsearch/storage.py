@@ -125,7 +125,7 @@ def _sqlite_tables(path: Path, url: str) -> list[str]:
     return tables
 
 
-def _check_sqlite_file(url: str, create: bool) -> None:
+def check_sqlite_file(url: str, create: bool) -> None:
     """Create the folder of a new SQLite file (writers only); refuse a file that is no
     Optuna database, and a folder given as the file. Never writes into an existing file."""
     path = sqlite_path(url)
@@ -234,7 +234,7 @@ def open_storage(
         raise StorageUnavailable(
             f"storage {redact(url)!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
-    _check_sqlite_file(url, create)
+    check_sqlite_file(url, create)
     try:
         with warnings.catch_warnings():
             # Heartbeats and the retry callback are marked experimental; we rely on them.
@@ -277,7 +277,9 @@ def storage_error(error: BaseException, url: str) -> GsearchError:
     fault = storage_fault(error, url)
     if fault is not None:
         return fault
-    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    # Optuna wraps driver errors (StorageInternalError): the driver's own words say more.
+    cause = _connection_error(error) or error
+    lines = str(getattr(cause, "orig", None) or cause).strip().splitlines()
     reason = redact(lines[0]) if lines else type(error).__name__
     return StorageUnavailable(f"cannot open {_named(url)}: {reason}")
 

@@ -1,14 +1,31 @@
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import optuna
 import pytest
 import sqlalchemy.exc
 
-from gsearch.errors import GsearchError
-from gsearch.storage import open_storage, with_storage_retries
+from gsearch.errors import (
+    ForeignStudy,
+    GsearchError,
+    StorageFull,
+    StorageLocked,
+    StorageReadOnly,
+    StorageUnavailable,
+)
+from gsearch.storage import (
+    is_gsearch_study,
+    open_existing_study,
+    open_storage,
+    redact,
+    refuse_foreign_study,
+    retry_delays,
+    with_storage_retries,
+)
 
 
 def test_new_sqlite_storage_creates_its_folder(tmp_path: Path) -> None:
@@ -133,3 +150,161 @@ def test_heartbeat_lets_other_errors_through(
     monkeypatch.setattr(RDBStorage, "record_heartbeat", broken)
     with pytest.raises(ValueError, match="a bug"):
         storage.record_heartbeat(0)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- readers create nothing
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_readers_leave_an_empty_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    with pytest.raises(StorageUnavailable, match="is an empty file, not an Optuna database"):
+        open_storage(f"sqlite:///{path}", create=False)
+    assert path.read_bytes() == b""
+
+
+def test_another_programs_sqlite_file_is_refused_by_readers_and_writers(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with closing(sqlite3.connect(path)) as app:
+        app.execute("CREATE TABLE users (name TEXT)")
+        app.commit()
+    before = _sha(path)
+    for create in (False, True):
+        with pytest.raises(ForeignStudy, match="holds the tables users, not an Optuna storage"):
+            open_storage(f"sqlite:///{path}", create=create)
+    assert _sha(path) == before
+
+
+def test_a_reader_opens_an_optuna_storage_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    optuna.create_study(study_name="x", storage=f"sqlite:///{path}")
+    before = _sha(path)
+    storage = open_storage(f"sqlite:///{path}", heartbeat_interval=None, create=False)
+    assert [s._study_id for s in storage.get_all_studies()] == [1]
+    assert _sha(path) == before
+
+
+def test_a_folder_given_as_the_database(tmp_path: Path) -> None:
+    with pytest.raises(StorageUnavailable, match="names a folder, not a file"):
+        open_storage(f"sqlite:///{tmp_path}", create=True)
+
+
+def test_a_missing_driver_names_the_package_to_install() -> None:
+    with pytest.raises(StorageUnavailable, match=r"pip install mysqlclient") as info:
+        open_storage("mysql://me:hunter2@db/x")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("see postgresql+psycopg://u:p%40ss@h/db and mysql://a:b@c/d", "see postgresql+psycopg://u:***@h/db and mysql://a:***@c/d"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///studies/gsearch.db", "sqlite:///studies/gsearch.db"),
+        ("postgresql://:only-password@h/db", "postgresql://:***@h/db"),
+    ],
+)  # fmt: skip
+def test_redact_hides_every_password(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+# ---------------------------------------------------------------- studies of other programs
+def _gsearch_study(url: str, name: str) -> None:
+    study = optuna.create_study(study_name=name, storage=url)
+    study._storage.set_study_system_attr(study._study_id, "gsearch:space", "e2gc")
+    study._storage.set_study_system_attr(study._study_id, "gsearch:dataset", "digits")
+
+
+def test_open_existing_study_returns_the_only_study_and_its_facts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _gsearch_study(url, "mine")
+    study, facts = open_existing_study(url, None)
+    assert study.study_name == "mine"
+    assert facts == {"space": "e2gc", "dataset": "digits"}
+
+
+def test_a_study_another_program_made_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    theirs = optuna.create_study(study_name="theirs", storage=url, directions=["minimize"] * 2)
+    theirs.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=3)
+    with pytest.raises(
+        ForeignStudy,
+        match=r"study 'theirs' .* another program, not gsearch \(3 trials, 2 objective",
+    ):
+        open_existing_study(url, "theirs")
+    storage = open_storage(url, heartbeat_interval=None)
+    with pytest.raises(ForeignStudy, match="another program"):
+        refuse_foreign_study(storage, "theirs", url)
+    refuse_foreign_study(storage, "absent", url)  # a new study is fine
+    _gsearch_study(url, "mine")
+    refuse_foreign_study(storage, "mine", url)
+    assert is_gsearch_study(storage, storage.get_study_id_from_name("mine"))
+
+
+def test_study_look_up_errors_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(StorageUnavailable) as info:
+        open_existing_study("postgresql://u:hunter2@127.0.0.1:9/x", None)
+    assert "hunter2" not in str(info.value) and "u:***@127.0.0.1:9" in str(info.value)
+
+
+# ---------------------------------------------------------------- faults say what is true
+def _sqlite_error(message: str) -> sqlalchemy.exc.OperationalError:
+    return sqlalchemy.exc.OperationalError("INSERT", {}, sqlite3.OperationalError(message))
+
+
+def test_a_full_disk_is_not_retried() -> None:
+    calls: list[int] = []
+
+    def full() -> None:
+        calls.append(1)
+        raise _sqlite_error("database or disk is full")
+
+    with pytest.raises(StorageFull, match="no space left on device: free space"):
+        with_storage_retries(full, delays=(1, 2), sleep=lambda _: None, url="sqlite:///a.db")
+    assert calls == [1]  # a retry would start (and fail) one more trial
+
+
+def test_a_read_only_database_is_not_retried() -> None:
+    calls: list[int] = []
+
+    def read_only() -> None:
+        calls.append(1)
+        raise _sqlite_error("attempt to write a readonly database")
+
+    with pytest.raises(StorageReadOnly, match="is read-only"):
+        with_storage_retries(read_only, delays=(1, 2), sleep=lambda _: None)
+    assert calls == [1]
+
+
+def test_a_locked_database_is_retried_then_called_locked() -> None:
+    sleeps: list[float] = []
+
+    def locked() -> None:
+        raise _sqlite_error("database is locked")
+
+    with pytest.raises(StorageLocked, match="locked by another process: wait") as info:
+        with_storage_retries(locked, delays=(1, 2), sleep=sleeps.append)
+    assert sleeps == [1, 2]
+    assert "corrupt" not in str(info.value) and "lost the storage" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_locked_file_is_not_called_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    optuna.create_study(study_name="x", storage=f"sqlite:///{path}")
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StorageLocked, match="is locked by another process"):
+            open_storage(f"sqlite:///{path}", create=False)
+        holder.execute("ROLLBACK")
+
+
+def test_retry_schedule_refuses_non_finite_delays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GSEARCH_STORAGE_RETRY_SECONDS", "1,nan")
+    with pytest.raises(GsearchError, match="delays must be finite numbers >= 0"):
+        retry_delays()

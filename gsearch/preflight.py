@@ -1,0 +1,124 @@
+"""Checks of paths, names and data that the command layer runs before any work starts.
+
+A command calls these before it creates a study, starts a worker or measures anything,
+so that a mistake costs nothing: no empty database, no logs folder, no failed trial, no
+hour of training. Nothing here creates, writes or changes a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from gsearch.errors import ConfigError, ForeignStudy, StorageFull
+
+# gsearch.data and gsearch.storage import torch and optuna: imported where used, so that
+# the command line starts fast.
+
+# Less free space than this where the study database lives and the next trial's rows
+# (a few kB) may not fit: refuse before a trial starts instead of failing inside one.
+MIN_FREE_BYTES = 1 << 20
+STUDIES_DIR = Path("studies")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The deepest part of ``path`` that exists (``path`` itself when it does)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()  # pragma: no cover - the root always exists
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str) -> None:
+    """``path`` is a folder that exists or can be made, and can be written; nothing is made.
+
+    Args:
+        path: The folder.
+        what: How the user named it (an option such as ``--cache-dir``), for the message.
+    """
+    folder = Path(path)
+    if not str(path).strip():
+        raise ConfigError(f"{what} is empty: pass a folder")
+    existing = _existing_ancestor(folder)
+    if not existing.is_dir():
+        if existing == folder:
+            raise ConfigError(f"{what} {folder} is a file, not a folder: pass a folder")
+        raise ConfigError(f"{what} {folder} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {folder} cannot be written: {existing} is not writable")
+
+
+def check_input_file(path: str | os.PathLike[str], what: str) -> None:
+    """``path`` is a file that exists (not a folder)."""
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{what} {file} is a folder, not a file")
+    if not file.is_file():
+        raise ConfigError(f"{what} {file} does not exist")
+
+
+def check_free_space(folder: Path, url: str) -> None:
+    """Refuse a storage whose device has (almost) no space left."""
+    from gsearch.storage import redact
+
+    free = shutil.disk_usage(_existing_ancestor(folder)).free
+    if free < MIN_FREE_BYTES:
+        raise StorageFull(
+            f"storage {redact(url)}: no space left on device ({free // 1024} KiB free): free space"
+        )
+
+
+def check_run_storage(url: str, studies: tuple[str, ...]) -> None:
+    """The storage can take a run's studies: without creating or changing anything, refuse
+    a file that is no Optuna database, a folder that cannot be made, a full device and a
+    study of the same name that another program made."""
+    from gsearch.storage import (
+        check_sqlite_file,
+        open_storage,
+        redact,
+        refuse_foreign_study,
+        sqlite_path,
+    )
+
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists() and not path.is_dir():
+            check_output_folder(path.parent, f"storage {redact(url)}: its folder")
+            check_free_space(path.parent, url)
+            return
+        check_sqlite_file(url, create=True)  # folder given, not SQLite, another program's
+        check_free_space(path.parent, url)
+        if path.stat().st_size == 0:
+            return
+    try:
+        storage = open_storage(url, heartbeat_interval=None, create=False)
+    except ForeignStudy:
+        if path is not None:
+            raise
+        return  # a server database without Optuna's tables yet: the run creates them
+    try:
+        for name in studies:
+            refuse_foreign_study(storage, name, url)
+    finally:
+        engine = getattr(storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+
+def check_run(config: Any) -> None:
+    """Everything a `run` or `worker` needs, before its study is created.
+
+    ``config`` is the command's RunConfig (its fields are read by name).
+    """
+    from gsearch.data import check_data_root
+
+    check_output_folder(STUDIES_DIR, "the working folder's studies/")
+    for field, what in (("checkpoint_root", "checkpoint folder"), ("cache_dir", "EPF cache")):
+        folder = getattr(config, field, None)
+        if folder is not None:
+            check_output_folder(folder, what)
+    check_data_root(config.dataset, config.data_root)
+    studies = (config.study, f"{config.study}/full")
+    check_run_storage(config.storage, studies if config.fidelity == "ladder" else studies[:1])
