@@ -339,3 +339,48 @@ def test_recipe_tag_ignores_the_unset_weight_average() -> None:
     blob = json.dumps(fields, sort_keys=True, default=str)
     assert recipe_tag(FULL) == f"full-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
     assert recipe_tag(FULL.with_(ema_decay=0.95)) != recipe_tag(FULL)
+
+
+def test_a_checkpoint_loads_onto_the_cpu_whatever_the_device(
+    small_digits: DatasetBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a GPU, loading with map_location="cuda" made the RNG state a CUDA tensor, and
+    # torch.set_rng_state (which needs a CPU ByteTensor) failed every resumed trial.
+    import gsearch.train as training
+
+    train(tiny(), small_digits, FAST.with_(epochs=1), checkpoint_dir=tmp_path, quiet=True)
+    path = tmp_path / training.CHECKPOINT_NAME
+    key = torch.load(path, weights_only=False)["run_key"]
+    loads = []
+    original = torch.load
+
+    def spy(*args: object, **kwargs: object) -> object:
+        loads.append(kwargs.get("map_location"))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training.torch, "load", spy)
+    state = training._load_checkpoint(path, key)
+    assert loads == ["cpu"]
+    assert state["rng"]["torch"].device.type == "cpu"
+    assert state["rng"]["torch"].dtype == torch.uint8
+
+
+def test_recipe_overrides_are_typed_by_their_field() -> None:
+    from gsearch.train import parse_recipe_overrides
+
+    assert parse_recipe_overrides([("epochs", "3"), ("seeds", "0,1,2"), ("amp", "bf16"),
+                                   ("grad_clip_norm", "none"), ("nesterov", "false")], PROXY) == {
+        "epochs": 3, "seeds": (0, 1, 2), "amp": "bf16", "grad_clip_norm": None, "nesterov": False,
+    }  # fmt: skip
+    for key, text, message in [
+        ("epochs", "1.5", "recipe field epochs: expected an integer, got '1.5'"),
+        ("lr", "abc", "recipe field lr: expected a finite number, got 'abc'"),
+        ("lr", "nan", "recipe field lr: expected a finite number"),
+        ("nesterov", "maybe", "recipe field nesterov: expected true or false"),
+        ("resolution", "1", "recipe field resolution: must be >= 8 pixels"),
+        ("seeds", "0,0", "recipe field seeds: expected distinct integers"),
+        ("amp", "fp8", "recipe field amp: expected one of off, bf16, fp16"),
+        ("nope", "1", "recipe has no settable field 'nope'"),
+    ]:
+        with pytest.raises(GsearchError, match=message):
+            parse_recipe_overrides([(key, text)], PROXY)

@@ -191,4 +191,3 @@ def load_study(storage_url: str, name: str | None) -> tuple[optuna.Study, dict[s
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(name))
     facts = {k.removeprefix(ATTR_PREFIX): v for k, v in attrs.items() if k.startswith(ATTR_PREFIX)}
     return study, facts
-

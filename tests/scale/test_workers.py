@@ -40,7 +40,7 @@ def worker(
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "gsearch.cli", "worker", "--space", str(space), "--study", study,
-        "--storage", url, "--trials", str(trials), "--seed", str(seed), "--energy", "model",
+        "--storage", url, "--trials", str(trials), "--worker-index", str(seed), "--energy", "model",
         "--device", "cpu", "--heartbeat", "1", "--grace", "3", "--quiet", *extra,
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=tmp_path, env=env, text=True,
