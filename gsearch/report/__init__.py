@@ -63,7 +63,8 @@ def write_report(
     from gsearch.report.plots import projection_png  # matplotlib, likewise
 
     facts = dict(facts or {})
-    frame = trial_rows(study)
+    trials = study.get_trials(deepcopy=False)  # read once: a database query each time
+    frame = trial_rows(study, trials)
     if frame.empty:
         raise GsearchError(
             f"study {study.study_name!r} has no complete trial to report yet: "
@@ -104,5 +105,7 @@ def write_report(
     writer.write("report.json", json.dumps(document, indent=2, default=str))
     for projection in projections_of(objectives):
         writer.write(projection.file_name, projection_png(frame, projection, study.study_name))
-    writer.write("report.html", render_page(study, frame, objectives, facts, paper, paper_visible))
+    writer.write(
+        "report.html", render_page(study, trials, frame, objectives, facts, paper, paper_visible)
+    )
     return ReportFiles(Path(out_dir), tuple(writer.written), len(front), len(tied), len(frame))

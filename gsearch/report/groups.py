@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from optuna.study import StudyDirection
 
+from gsearch.pareto import non_dominated, to_minimise
 from gsearch.report.labels import Projection
 
 
@@ -42,6 +44,24 @@ def plot_groups(frame: pd.DataFrame, projection: Projection) -> list[tuple[Style
         (OVER_BUDGET, own[~feasible]),
         (OTHER, own[feasible & ~own["pareto"] & ~own["tied"]]),
         (TIED, own[own["tied"]]),
-        (FRONT, own[own["pareto"]].sort_values(projection.x)),
+        (FRONT, own[own["pareto"]]),
     ]
     return [(style, part) for style, part in parts if not part.empty]
+
+
+def front_line(front: pd.DataFrame, projection: Projection) -> pd.DataFrame:
+    """The front trials that no other front trial beats in this projection, along x.
+
+    The front is non-dominated in three objectives; seen in two, some of its trials lie
+    behind others (their advantage is in the hidden objective). A line through all of
+    them would zigzag; the line joins the ones that bound this view.
+    """
+    maximise = [
+        o.direction == StudyDirection.MAXIMIZE
+        for o in (projection.x_objective, projection.y_objective)
+    ]
+    points = [
+        to_minimise((x, y), maximise)
+        for x, y in zip(front[projection.x], front[projection.y], strict=True)
+    ]
+    return front.iloc[non_dominated(points)].sort_values(projection.x)

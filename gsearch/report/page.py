@@ -9,14 +9,14 @@ tables sort with a few lines of script of their own.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import optuna
 import pandas as pd
-import plotly.io as pio
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from gsearch.report.figures import pareto_figure
@@ -47,7 +47,9 @@ th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.text, th.text { text-align: left; }
 tr.front td { background: #fdf0f2; }
 tr.tied td { background: #fff8e6; }
-td.policy { max-width: 260px; }
+td.policy { max-width: 300px; }
+td.model { white-space: nowrap; }
+.front-box { max-height: 430px; overflow-y: auto; border: 1px solid #d9e2ec; }
 .plot { width: 100%; }
 footer { color: #7b8794; font-size: 12px; margin-top: 24px; }
 """
@@ -77,6 +79,14 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 _TEXT_COLUMNS = ("model", "policy", "status")
 
 
+def _script_json(value: Any) -> str:
+    """A JavaScript literal safe inside a <script> element (no "</" to end it early).
+
+    A missing number stays NaN, which JavaScript reads and plotly leaves out.
+    """
+    return json.dumps(value).replace("</", "<\\/")
+
+
 def _table(titles: list[str], rows: list[list[Cell]], classes: Sequence[str]) -> str:
     head = "".join(
         f'<th class="{"text" if t in _TEXT_COLUMNS else ""}" title="sort by {html.escape(t)}">'
@@ -87,7 +97,7 @@ def _table(titles: list[str], rows: list[list[Cell]], classes: Sequence[str]) ->
     for row, css in zip(rows, classes, strict=True):
         cells = "".join(
             f'<td class="{_cell_class(title)}" data-key="{html.escape(str(cell.key))}">'
-            f"{html.escape(cell.text)}</td>"
+            f"{_cell_text(title, cell)}</td>"
             for title, cell in zip(titles, row, strict=True)
         )
         body.append(f'<tr class="{css}">{cells}</tr>')
@@ -98,9 +108,15 @@ def _table(titles: list[str], rows: list[list[Cell]], classes: Sequence[str]) ->
 
 
 def _cell_class(title: str) -> str:
-    if title == "policy":
-        return "text policy"
+    if title in ("policy", "model"):
+        return f"text {title}"
     return "text" if title in _TEXT_COLUMNS else ""
+
+
+def _cell_text(title: str, cell: Cell) -> str:
+    text = html.escape(cell.text)
+    # A per-layer policy is long: let it wrap between layers, never inside a number.
+    return text.replace(",", ",<wbr>") if title == "policy" else text
 
 
 def _row_classes(frame: pd.DataFrame) -> list[str]:
@@ -110,16 +126,16 @@ def _row_classes(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _trial_counts(study: optuna.Study) -> str:
+def _trial_counts(trials: Sequence[FrozenTrial]) -> str:
     counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
+    for trial in trials:
         counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
     order = [s.name.lower() for s in TrialState]
     return ", ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
 
 
 def _facts(
-    study: optuna.Study,
+    trials: Sequence[FrozenTrial],
     frame: pd.DataFrame,
     objectives: Sequence[Objective],
     facts: dict[str, Any],
@@ -136,7 +152,7 @@ def _facts(
         ("dataset", str(facts.get("dataset") or first("dataset"))),
         ("fidelity", str(facts.get("fidelity") or first("fidelity"))),
         ("search space", str(facts.get("space") or "unknown")),
-        ("trials", _trial_counts(study)),
+        ("trials", _trial_counts(trials)),
         (
             "of the complete",
             f"{int(frame['pareto'].sum())} on the Pareto front, {int(frame['tied'].sum())} tied "
@@ -152,23 +168,25 @@ def _facts(
 
 def render_page(
     study: optuna.Study,
+    trials: Sequence[FrozenTrial],
     frame: pd.DataFrame,
     objectives: tuple[Objective, Objective, Objective],
     facts: dict[str, Any],
     paper: Sequence[Sequence[PaperVariant]],
     paper_visible: bool,
 ) -> str:
-    """The whole page as one HTML string."""
-    figure = pareto_figure(frame, objectives, paper, paper_visible)
-    plot = pio.to_html(
-        figure,
-        include_plotlyjs=False,
-        full_html=False,
-        div_id="pareto-plot",
-        default_height="820px",
-        config={"displaylogo": False, "responsive": True,
-                "toImageButtonOptions": {"filename": f"{study.study_name}-pareto", "scale": 2}},
-    )  # fmt: skip
+    """The whole page as one HTML string (``trials``: the study's trials, any state)."""
+    traces, layout = pareto_figure(frame, objectives, paper, paper_visible)
+    config = {
+        "displaylogo": False,
+        "responsive": True,
+        "toImageButtonOptions": {"filename": f"{study.study_name}-pareto", "scale": 2},
+    }
+    plot = (
+        '<div id="pareto-plot" style="height:820px"></div>'
+        f'<script>Plotly.newPlot("pareto-plot", {_script_json(traces)}, {_script_json(layout)}, '
+        f"{_script_json(config)});</script>"
+    )
     highlighted = frame[frame["pareto"] | frame["tied"]].sort_values(
         ["pareto", "number"], ascending=[False, True]
     )
@@ -187,15 +205,15 @@ def render_page(
 <h1>{title}</h1>
 <p class="lead">{len(frame)} complete trials; {int(frame["pareto"].sum())} on the Pareto front
 and {tied} tied with it. Hover a point for its numbers; click a legend entry to hide its group.</p>
-<section>{_facts(study, frame, objectives, facts)}</section>
+<section>{_facts(trials, frame, objectives, facts)}</section>
 <h2>The Pareto front{" and the trials tied with it" if tied else ""}</h2>
 <p class="note" id="tie-rule">{html.escape(TIE_RULE)}</p>
-{_table(front_titles, front_rows, _row_classes(highlighted))}
+<div class="front-box">{_table(front_titles, front_rows, _row_classes(highlighted))}</div>
 <h2>Projections</h2>
 <p class="lead">Error bars: EPF over the measurement windows, top-1 over the training seeds.
-The front is connected in order of the horizontal axis.</p>
+The line joins the front trials that bound each view.</p>
 <section class="plot">{plot}</section>
-<h2>All complete trials</h2>
+<h2 id="all-trials">All complete trials</h2>
 {_table(all_titles, all_rows, _row_classes(frame))}
 <footer>Written by gsearch on {written}. The same numbers for machines: report.json,
 trials.csv and pareto.csv beside this page.</footer>

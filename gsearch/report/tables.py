@@ -9,14 +9,15 @@ with raw sort keys, for the page and the Markdown front.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
-from gsearch.pareto import feasible, finished, pareto_front
+from gsearch.pareto import feasible, pareto_front
 from gsearch.report.labels import Objective, show_macs
 from gsearch.report.ties import intervals_of, ties_with_front
 
@@ -49,9 +50,15 @@ COLUMNS = (
 LIST_COLUMNS = ("top1_seeds", "tied_with")
 
 
-def trial_rows(study: optuna.Study) -> pd.DataFrame:
-    """One row per complete trial, columns :data:`COLUMNS`, sorted by trial number."""
-    trials = [t for t in finished(study) if t.values is not None]
+def trial_rows(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> pd.DataFrame:
+    """One row per complete trial, columns :data:`COLUMNS`, sorted by trial number.
+
+    Args:
+        study: The study.
+        trials: Its trials, where the caller has read them already (any states).
+    """
+    every = study.get_trials(deepcopy=False) if trials is None else trials
+    trials = [t for t in every if t.state == TrialState.COMPLETE and t.values is not None]
     front = pareto_front(study)
     on_front = {t.number for t in front}
     ties = ties_with_front(trials, front, study.directions)

@@ -138,23 +138,47 @@ def test_a_file_in_the_way_is_one_clear_error(tie_study: optuna.Study, tmp_path:
         write_report(tie_study, tmp_path / "file" / "out")
 
 
-def test_cli_on_a_study_without_complete_trials(tmp_path: Path) -> None:
+def gsearch_study(tmp_path: Path, complete: bool) -> str:
+    """An SQLite storage holding study "s" as gsearch leaves it, with one trial."""
     url = f"sqlite:///{tmp_path / 'gsearch.db'}"
     storage = optuna.storages.RDBStorage(url)
     study = optuna.create_study(
-        study_name="empty", storage=storage, directions=["minimize", "maximize", "minimize"]
+        study_name="s", storage=storage, directions=["minimize", "maximize", "minimize"]
     )
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     study.set_metric_names(["epf_mj", "top1", "params_m"])
     # What gsearch records on a study it made (a study without it is another program's).
-    storage.set_study_system_attr(storage.get_study_id_from_name("empty"), "gsearch:space", "e2gc")
-    result = subprocess.run(
-        [sys.executable, "-m", "gsearch.cli", "report", "--storage", url, "--study", "empty",
-         "--out", str(tmp_path / "report")],
+    storage.set_study_system_attr(storage.get_study_id_from_name("s"), "gsearch:space", "e2gc")
+    if complete:
+        study.add_trial(optuna.trial.create_trial(values=[10.0, 90.0, 4.2]))
+    else:
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    return url
+
+
+def report_cli(url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gsearch.cli", "report", "--storage", url, "--study", "s",
+         "--out", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def test_cli_on_a_study_without_complete_trials(tmp_path: Path) -> None:
+    result = report_cli(gsearch_study(tmp_path, complete=False), tmp_path / "report")
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: study 'empty' has no complete trial to report yet: run trials first (gsearch run)"
+        "error: study 's' has no complete trial to report yet: run trials first (gsearch run)"
     ]
     assert not (tmp_path / "report").exists()
+
+
+def test_cli_unwritable_out_and_a_report(tmp_path: Path) -> None:
+    url = gsearch_study(tmp_path, complete=True)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    result = report_cli(url, tmp_path / "blocker" / "report")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"report folder {tmp_path}/blocker/report is not writable" in result.stderr
+    done = report_cli(url, tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    assert "1 trials, 1 on the Pareto front and 0 tied with it" in done.stdout
+    assert (tmp_path / "report" / "report.html").exists()
