@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from gsearch.energy.paper_epf import paper_models
+from gsearch.report.figures import pareto_figure
+from gsearch.report.labels import objectives_of
 from gsearch.report.paper_refs import paper_variants
+from gsearch.report.tables import trial_rows
 from gsearch.table import PAPER_POLICIES, describe_variants
 
 
@@ -29,3 +33,16 @@ def test_printed_params_are_the_exact_counts_truncated() -> None:
             if (model, variant.policy) == ("mobilenet_v1", "G=1"):
                 continue  # the paper quotes the original MobileNet paper's 4.20 M (4.21 M exact)
             assert variant.params_m == pytest.approx(exact[variant.policy], abs=0.01)
+
+
+def test_paper_marks_show_on_the_papers_datasets_and_wait_in_the_legend_elsewhere(
+    tie_study: optuna.Study,
+) -> None:
+    frame = trial_rows(tie_study)
+    objectives = objectives_of(tie_study)
+    for dataset, shown in (("imagenet", True), ("digits", "legendonly")):
+        variants = paper_variants("mobilenet_v1", dataset)
+        traces, _ = pareto_figure(frame, objectives, [variants], dataset == "imagenet")
+        (paper,) = [t for t in traces if t["name"].startswith("paper's variants")]
+        assert paper["visible"] == shown and (paper["xaxis"], paper["yaxis"]) == ("x2", "y2")
+        assert paper["x"][5] == 5.59 and paper["text"][5] == "G=32"  # Table III, E2GC G=32
