@@ -591,15 +591,19 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from gsearch.paths import safe_name
     from gsearch.report import write_report
-    from gsearch.search import DEFAULT_STORAGE
     from gsearch.storage import open_existing_study
 
-    study, facts = open_existing_study(args.storage or DEFAULT_STORAGE, args.study)
+    url = args.storage
+    if url is None:
+        from gsearch.search import DEFAULT_STORAGE  # loads torch: only without --storage
+
+        url = DEFAULT_STORAGE
+    study, facts = open_existing_study(url, args.study)
     out = args.out or f"studies/reports/{safe_name(study.study_name)}"
     files = write_report(study, out, facts)
     console.print(
-        f"{files.trials} trials, {files.front_size} on the Pareto front -> {files.folder}/ "
-        f"({', '.join(p.name for p in files.files)})",
+        f"{files.trials} trials, {files.front_size} on the Pareto front and {files.tied} tied "
+        f"with it -> {files.folder}/report.html ({', '.join(p.name for p in files.files)})",
         highlight=False,
     )
     return 0
