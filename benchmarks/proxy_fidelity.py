@@ -35,7 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gsearch.fidelity import FidelityReport, check_fidelity, fidelity_table
 from gsearch.models import create_model
-from gsearch.train import PROXY, Recipe, TrainMetrics, prepare_data, train
+from gsearch.training import PROXY, Recipe, TrainMetrics, prepare_data, train
 
 PAPER_VARIANTS = (
     "G=1", "G=2", "G=4", "G=8", "G=16", "G=32", "g=2", "g=4", "g=8", "g=16", "g=32",

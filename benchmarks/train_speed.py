@@ -26,7 +26,7 @@ from rich.table import Table
 
 from gsearch.data import get_dataset
 from gsearch.models import create_model
-from gsearch.train import PROXY, prepare_data, train
+from gsearch.training import PROXY, prepare_data, train
 
 THROUGHPUT_MODELS = (("mobilenet_v1", "G=8"), ("resnext50", "g=32"))
 

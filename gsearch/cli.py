@@ -272,7 +272,7 @@ def _gpu_count() -> int:
 
 
 def _recipe_override(text: str) -> tuple[str, str]:
-    """``KEY=VALUE``; the value is typed by the recipe field (gsearch.train.parse_recipe_value)."""
+    """``KEY=VALUE``, typed by the recipe field (gsearch.training.parse_recipe_value)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -305,7 +305,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     """A RunConfig from the run/worker flags and the space's defaults."""
     from gsearch.search import DEFAULT_STORAGE, RunConfig
     from gsearch.spaces import load_space
-    from gsearch.train import get_recipe, parse_recipe_overrides
+    from gsearch.training import get_recipe, parse_recipe_overrides
 
     if getattr(args, "config_json", None):
         from pathlib import Path
@@ -506,7 +506,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from gsearch.fidelity import check_fidelity, fidelity_table, reference_recipe
-    from gsearch.train import get_recipe
+    from gsearch.training import get_recipe
 
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
@@ -530,7 +530,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         policies = [p for p in paper if fits(parse_policy(p), specs)][:5]
     for text in policies:
         parse_policy(text).groups(specs)  # fail now, not after hours of training
-    from gsearch.train import PROXY, parse_recipe_overrides
+    from gsearch.training import PROXY, parse_recipe_overrides
 
     proxy = get_recipe("proxy", **parse_recipe_overrides(args.recipe or (), PROXY))
     reference = reference_recipe(proxy, args.reference_epochs) if args.reference_epochs else None

@@ -25,7 +25,7 @@ from gsearch.energy import stats
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
 from gsearch.paths import safe_name
-from gsearch.train import (
+from gsearch.training import (
     PROXY,
     Recipe,
     TrainMetrics,

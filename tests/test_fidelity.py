@@ -11,7 +11,7 @@ from gsearch import fidelity
 from gsearch.data import SubsetSpec
 from gsearch.errors import GsearchError
 from gsearch.fidelity import check_fidelity, kendall_tau, reference_recipe
-from gsearch.train import PROXY, SeedSummary, TrainMetrics
+from gsearch.training import PROXY, SeedSummary, TrainMetrics
 
 TINY_PROXY = PROXY.with_(
     name="tiny-proxy",

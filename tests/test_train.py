@@ -11,7 +11,8 @@ from torch import nn
 from gsearch.data import DatasetBundle, SubsetSpec, get_dataset
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
-from gsearch.train import (
+from gsearch.models import init_residuals_as_identity as zero_init_residual
+from gsearch.training import (
     CHECKPOINT_NAME,
     FULL,
     PROXY,
@@ -25,7 +26,6 @@ from gsearch.train import (
     recipe_tag,
     train,
     train_proxy_seeds,
-    zero_init_residual,
 )
 
 FAST = PROXY.with_(name="fast", epochs=2, batch_size=32, eval_each_epoch=True)
@@ -346,7 +346,7 @@ def test_a_checkpoint_loads_onto_the_cpu_whatever_the_device(
 ) -> None:
     # On a GPU, loading with map_location="cuda" made the RNG state a CUDA tensor, and
     # torch.set_rng_state (which needs a CPU ByteTensor) failed every resumed trial.
-    import gsearch.train as training
+    import gsearch.training.checkpoint as training
 
     train(tiny(), small_digits, FAST.with_(epochs=1), checkpoint_dir=tmp_path, quiet=True)
     path = tmp_path / training.CHECKPOINT_NAME
@@ -359,14 +359,14 @@ def test_a_checkpoint_loads_onto_the_cpu_whatever_the_device(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(training.torch, "load", spy)
-    state = training._load_checkpoint(path, key)
+    state = training.load_checkpoint(path, key)
     assert loads == ["cpu"]
     assert state["rng"]["torch"].device.type == "cpu"
     assert state["rng"]["torch"].dtype == torch.uint8
 
 
 def test_recipe_overrides_are_typed_by_their_field() -> None:
-    from gsearch.train import parse_recipe_overrides
+    from gsearch.training import parse_recipe_overrides
 
     assert parse_recipe_overrides([("epochs", "3"), ("seeds", "0,1,2"), ("amp", "bf16"),
                                    ("grad_clip_norm", "none"), ("nesterov", "false")], PROXY) == {

@@ -27,7 +27,7 @@ class LabelledDataset(Protocol):
 
 @dataclass(frozen=True)
 class DatasetBundle:
-    """Train and validation splits of one dataset, ready for :func:`gsearch.train.train`.
+    """Train and validation splits of one dataset, ready for :func:`gsearch.training.train`.
 
     Attributes:
         name: Registry name (``digits``, ``imagenet``, ``food101``, ``synthetic``).

@@ -84,6 +84,7 @@ def create_model(
     num_classes: int = 1000,
     width: float = 1.0,
     resolution: int = 224,
+    zero_init_residual: bool = False,
 ) -> nn.Module:
     """Build model ``name`` with its grouped layers set by ``policy``.
 
@@ -94,6 +95,8 @@ def create_model(
         width: Channel multiplier (1.0 is the paper's network).
         resolution: Input size the policy is evaluated at; only the cost-model policy
             depends on it (the model itself accepts any input size).
+        zero_init_residual: Start every residual block as an identity (gamma = 0 in its
+            last BatchNorm); families without residual blocks have nothing to do.
 
     Returns:
         The model; :func:`resolve_groups` tells which g each grouped layer got.
@@ -104,7 +107,25 @@ def create_model(
     if width <= 0:
         raise GsearchError(f"width must be > 0, got {width}")
     _, _, groups = resolve_groups(name, policy, resolution, width)
-    return family.build(groups, num_classes=num_classes, width=width)
+    model = family.build(groups, num_classes=num_classes, width=width)
+    if zero_init_residual:
+        init_residuals_as_identity(model)
+    return model
+
+
+def init_residuals_as_identity(model: nn.Module) -> int:
+    """Zero the last BatchNorm of every residual block of a built model; return how many.
+
+    A residual block says so by defining ``zero_init_last_bn()`` (ResNeXt's bottleneck);
+    the training recipe calls this on a model it was handed already built.
+    """
+    count = 0
+    for module in model.modules():
+        zero_init = getattr(module, "zero_init_last_bn", None)
+        if callable(zero_init):
+            zero_init()
+            count += 1
+    return count
 
 
 def check_groups(name: str, groups: Sequence[int], expected: int) -> None:

@@ -47,6 +47,10 @@ class Bottleneck(nn.Module):
                 nn.BatchNorm2d(out_channels),
             )
 
+    def zero_init_last_bn(self) -> None:
+        """Start the block as an identity: the residual branch's last BatchNorm at gamma = 0."""
+        nn.init.zeros_(self.bn3.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
@@ -56,9 +60,18 @@ class Bottleneck(nn.Module):
 
 
 class ResNeXt(nn.Module):
-    """ResNeXt-50 with one g per bottleneck's 3x3 conv (16 in all)."""
+    """ResNeXt-50 with one g per bottleneck's 3x3 conv (16 in all).
 
-    def __init__(self, groups: Sequence[int], num_classes: int = 1000, width: float = 1.0):
+    ``zero_init_residual`` starts every block as an identity, as torchvision's ResNet.
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[int],
+        num_classes: int = 1000,
+        width: float = 1.0,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         check_groups("resnext50", groups, sum(stage[0] for stage in STAGES))
         stem = scale_channels(STEM_CHANNELS, width)
@@ -89,6 +102,10 @@ class ResNeXt(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual:
+            for module in self.modules():
+                if isinstance(module, Bottleneck):
+                    module.zero_init_last_bn()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -110,6 +127,13 @@ def resnext50_specs(resolution: int = 224, width: float = 1.0) -> list[LayerSpec
 
 
 @register_model("resnext50", specs=resnext50_specs, default_policy=ConstantGroups(32))
-def resnext50(groups: Sequence[int], num_classes: int = 1000, width: float = 1.0) -> nn.Module:
+def resnext50(
+    groups: Sequence[int],
+    num_classes: int = 1000,
+    width: float = 1.0,
+    zero_init_residual: bool = False,
+) -> nn.Module:
     """ResNeXt-50 (32x4d widths) with the given g per bottleneck (g=32 is torchvision's)."""
-    return ResNeXt(groups, num_classes=num_classes, width=width)
+    return ResNeXt(
+        groups, num_classes=num_classes, width=width, zero_init_residual=zero_init_residual
+    )

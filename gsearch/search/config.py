@@ -18,7 +18,7 @@ from gsearch.energy import EpfProtocol
 from gsearch.errors import GsearchError
 from gsearch.spaces import SAMPLERS, SearchSpace, load_space
 from gsearch.storage import GRACE_PERIOD_SECONDS, HEARTBEAT_INTERVAL_SECONDS
-from gsearch.train import Recipe, get_recipe
+from gsearch.training import Recipe, get_recipe
 
 DEFAULT_STORAGE = "sqlite:///studies/gsearch.db"
 FIDELITIES = ("proxy", "full", "ladder")

@@ -32,7 +32,7 @@ from gsearch.search.probe import MeasuredEnergy, open_measured_energy
 from gsearch.search.study import complete, front, make_sampler, objective_names, open_study
 from gsearch.search.trainer import RecipeTrainer
 from gsearch.storage import with_storage_retries
-from gsearch.train import Recipe, prepare_data, recipe_tag
+from gsearch.training import Recipe, prepare_data, recipe_tag
 
 FRONT_EPF_ATTR = "front_epf"
 

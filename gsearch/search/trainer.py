@@ -10,7 +10,7 @@ import torch
 
 from gsearch.data import DatasetBundle
 from gsearch.search.objective import Architecture, TrainOutcome
-from gsearch.train import Recipe, train
+from gsearch.training import Recipe, train
 
 
 class RecipeTrainer:
