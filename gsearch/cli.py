@@ -111,7 +111,8 @@ def _add_table(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from gsearch.table import PAPER_POLICIES, describe_variants, to_csv, to_json
+    from gsearch.paper import PAPER_POLICIES
+    from gsearch.table import describe_variants, to_csv, to_json
 
     rows = describe_variants(
         args.model, args.policy or PAPER_POLICIES, args.resolution, per_layer=args.per_layer
@@ -503,9 +504,8 @@ def _sample_policies(space_name: str, model: str, count: int) -> list[str]:
 def _cmd_fidelity(args: argparse.Namespace) -> int:
     import json
 
-    from rich.progress import Progress
-
     from gsearch.fidelity import check_fidelity, fidelity_table, reference_recipe
+    from gsearch.progress import progress_bar
     from gsearch.training import get_recipe
 
     try:
@@ -525,16 +525,18 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     if args.space:
         policies = _sample_policies(args.space, args.model, args.sample)
     else:
+        from gsearch.paper import PAPER_SAMPLE
+
         # Five of the paper's variants, those that fit this model.
-        paper = ("G=1", "G=8", "G=32", "g=2", "g=32", "g=16", "g=8")
-        policies = [p for p in paper if fits(parse_policy(p), specs)][:5]
+        policies = [p for p in PAPER_SAMPLE if fits(parse_policy(p), specs)][:5]
     for text in policies:
         parse_policy(text).groups(specs)  # fail now, not after hours of training
     from gsearch.training import PROXY, parse_recipe_overrides
 
     proxy = get_recipe("proxy", **parse_recipe_overrides(args.recipe or (), PROXY))
     reference = reference_recipe(proxy, args.reference_epochs) if args.reference_epochs else None
-    with Progress(console=err_console, disable=args.format == "json", transient=True) as progress:
+    quiet = args.format == "json"
+    with progress_bar(console=err_console, quiet=quiet, count=True, transient=True) as progress:
         task = progress.add_task("proxy and reference runs", total=len(policies) * (len(seeds) + 1))
         report = check_fidelity(
             args.dataset,

@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 from rich.table import Table
+from scipy.stats import kendalltau
 
 from gsearch.data import DatasetBundle
-from gsearch.energy import stats
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
+from gsearch.paper import PAPER_SAMPLE
 from gsearch.paths import safe_name
 from gsearch.training import (
     PROXY,
@@ -58,9 +59,9 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     """
     if len(x) != len(y):
         raise ValueError("kendall_tau needs two lists of equal length")
-    if len(x) < 2:
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
-    tau = stats.kendall_tau(x, y)
+    tau = float(kendalltau(x, y, variant="b").statistic)
     return None if math.isnan(tau) else tau
 
 
@@ -160,7 +161,7 @@ def check_fidelity(
     dataset: str = "digits",
     data_root: str | Path | None = None,
     model: str = "mobilenet_v1",
-    policies: Sequence[str] = ("G=1", "G=8", "G=32", "g=2", "g=32"),
+    policies: Sequence[str] = PAPER_SAMPLE[:5],
     *,
     device: str | torch.device = "cpu",
     proxy: Recipe = PROXY,

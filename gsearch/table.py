@@ -12,22 +12,8 @@ import torch
 
 from gsearch.count import Counts, LayerRow, count_model, layer_rows
 from gsearch.models import create_model
+from gsearch.paper import PAPER_POLICIES
 from gsearch.policy import Policy, parse_policy
-
-# The paper's 11 variants per model (Tables III and IV): E2GC then FgGC.
-PAPER_POLICIES: tuple[str, ...] = (
-    "G=1",
-    "G=2",
-    "G=4",
-    "G=8",
-    "G=16",
-    "G=32",
-    "g=2",
-    "g=4",
-    "g=8",
-    "g=16",
-    "g=32",
-)
 
 
 @dataclass(frozen=True)
