@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Issue 3 on one GPU (H100 or H200): does the GPU path work, how far can EPF be trusted,
-# then the paper's table. About 8 minutes; each stage has its own time limit
-# (measured on an H200: probe and tests 35 s, precision 230 s, profiles 85 s each).
+# The main job on one GPU (H100 or H200), in stages ordered by value, each with its own
+# time box; the whole fits two device commands of <= 5 minutes each:
 #
-#   0. benchmarks/nvml_probe.py: counter read cost and tick period, idle and busy, and
-#      alpha: does a change's energy follow its visible interval (~10 s);
-#      the CUDA tests (graph and eager runners, NVML windows) (~30 s). A failure here
-#      stops the script at once, so that a broken GPU path does not spend the GPU time;
-#   1. benchmarks/epf_precision.py: two sweeps of MobileNet-V1 (G=1, G=32, g=8) and
-#      ResNeXt-50 (g=32, G=32) at B=1,16,64 plus 20 s reference windows (<= 4 min),
-#      then the spread diagnosis from the windows' own counter ticks (no device time);
-#   2. gsearch profile --paper for both models at B=1 and 64, 3 repeats (<= 3 min).
+#   STAGES="search paper-b1" bash benchmarks/gpu_check.sh     # <= 4 + 2 min
+#   STAGES="calibrate precision" bash benchmarks/gpu_check.sh # <= 4 + 3 min... split if short
 #
-# Run from the repository root on the GPU machine, with .whl/ made by
-# ../shared/gpu/wheels.sh carried along (the CLI needs optuna). Everything printed goes
-# to $OUT/gpu_check.log; results are JSON files beside it (at most 8 files in all, the
-# device tool's limit); the short tables come last.
+#   search    (<= 4 min) benchmarks/search_check.py: `gsearch run --space e2gc` on digits,
+#             proxy, 6 trials, cuda + nvml; SIGINT mid-trial and the same command again
+#             (resumes from the checkpoint); `gsearch report`; each trial's EPF beside
+#             `gsearch profile` of the same policies (target: within 2%); `--workers 2` on
+#             the one GPU refused (a meter is never shared).
+#   calibrate (<= 4 min) benchmarks/predictor_accuracy.py --preset gpu: `gsearch calibrate`
+#             of MobileNet-V1 at B = 1 and 64, training and inference, then whole networks
+#             predicted vs measured (targets: tau >= 0.9, MAPE <= 5%, calibration <= 3
+#             device-minutes per model and batch, best G within one step in >= 80%).
+#   paper-b1  (<= 2 min) the paper's 22 variants at B = 1 (the rows withheld since the
+#             window fix).
+#   precision (<= 3 min) the 3 configs whose 6 sweep rows spread > 1% (1 s windows, no
+#             reference) with the tick diagnosis: decides session grid or aligned ends.
+#
+# GPU_CHECK_DEVICE=cpu runs every stage end to end on this CPU with the time meter at tiny
+# sizes (<= 10 minutes; tests/test_gpu_check.py runs it): no GPU minute is spent on a
+# broken script. Exit status 0 only when every stage did.
+#
+# On the GPU machine (torch, no optuna): carry .whl/ made by ../shared/gpu/wheels.sh with
+# the extra wheels (see BENCHMARKS.md, "GPU check"); everything printed goes to
+# $OUT/gpu_check.log, results (JSON) beside it; the short tables come last.
 set -uo pipefail
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
 OUT=${OUT:-benchmarks/out/gpu_check}
-mkdir -p "$OUT"
+OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 finish() {  # let tee write the log's last lines before the script ends
   exec >&- 2>&-
@@ -33,61 +44,103 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 else
   export PYTHONPATH=$PWD
 fi
+PY=${GPU_CHECK_PYTHON:-python3}
 date -u
-nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.sm,clocks.mem,temperature.gpu \
-  --format=csv || true
-python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+if [ "$DEVICE" = cpu ]; then
+  echo "dry run on the CPU: time meter, tiny sizes"
+  ENERGY=time
+  TIMEBOX=(search=300 calibrate=240 paper-b1=120 precision=180)
+else
+  nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.sm,clocks.mem,temperature.gpu \
+    --format=csv || true
+  ENERGY=nvml
+  TIMEBOX=(search=240 calibrate=270 paper-b1=60 precision=180)
+fi
+$PY -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
 
-stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, report exit and time
-  local name=$1 limit=$2 start rc
-  shift 2
+limit() {  # limit STAGE: its time box in seconds
+  local entry
+  for entry in "${TIMEBOX[@]}"; do [ "${entry%%=*}" = "$1" ] && echo "${entry#*=}"; done
+}
+FAILED=()
+stage() {  # stage NAME COMMAND...: run within its time box, report exit and time
+  local name=$1 start rc
+  shift
   start=$(date +%s)
-  echo "== $name (limit ${limit} s)" >&2
-  timeout "$limit" "$@"
+  echo "== $name (limit $(limit "$name") s)" >&2
+  timeout "$(limit "$name")" "$@"
   rc=$?
   echo "== $name: exit $rc after $(($(date +%s) - start)) s" >&2
-  return $rc
+  [ $rc = 0 ] || FAILED+=("$name")
 }
 
-# STAGES picks a subset for a rerun, e.g. STAGES="precision".
-STAGES=${STAGES:-probe precision profile}
-if [[ $STAGES == *probe* ]]; then
-  stage nvml_probe 40 python3 benchmarks/nvml_probe.py --out "$OUT" || exit 1
-  if python3 -c "import pytest" 2>/dev/null; then
-    stage cuda_tests 120 python3 -m pytest -q -x -p no:cacheprovider \
-      tests/energy/test_energy_cuda.py || exit 1
-  else
-    echo "== cuda_tests: skipped, no pytest on this machine" >&2
-  fi
-fi
-if [[ $STAGES == *precision* ]]; then
-  stage epf_precision 300 python3 benchmarks/epf_precision.py --energy nvml --out "$OUT"
-fi
-[[ $STAGES == *profile* ]] || exit 0
-for model in mobilenet_v1 resnext50; do
-  stage "profile_$model" 130 python3 -m gsearch.cli profile --model "$model" --paper \
-    --batch 1,64 --repeats 3 --window 0.5 --warmup 0.3 --energy nvml \
-    --cache-dir /tmp/gsearch-epf-cache --format json >"$OUT/profile_$model.json"
+STAGES=${STAGES:-search calibrate paper-b1 precision}
+for name in $STAGES; do
+  case $name in
+  search)
+    if [ "$DEVICE" = cpu ]; then
+      stage search $PY benchmarks/search_check.py --device cpu --energy time --trials 3 \
+        --recipe epochs=3 --recipe batch_size=128 --interrupt-after 3 --out "$OUT"
+    else
+      stage search $PY benchmarks/search_check.py --device cuda --energy nvml --trials 6 \
+        --interrupt-after 3 --out "$OUT"
+    fi
+    ;;
+  calibrate)
+    # MobileNet-V1 at B = 1 and 64, both passes: sizes cut to fit the 4-minute box.
+    sizes=(--preset gpu --models mobilenet_v1 --repeats 2 --window 0.25 --warmup 0.2 --random 8)
+    [ "$DEVICE" = cpu ] && sizes=(--preset dry)
+    stage calibrate $PY benchmarks/predictor_accuracy.py "${sizes[@]}" --out "$OUT/calibrate"
+    ;;
+  paper-b1)
+    sizes=(--repeats 3 --window 0.5 --warmup 0.3)
+    # 64 px on the CPU: at 32 both models end in 1x1 maps, which BatchNorm refuses at B = 1.
+    [ "$DEVICE" = cpu ] && sizes=(--repeats 1 --window 0.05 --warmup 0.05 --resolution 64)
+    for model in mobilenet_v1 resnext50; do
+      stage paper-b1 $PY -m gsearch.cli profile --model "$model" --paper --batch 1 \
+        --pass training --energy "$ENERGY" --device "$DEVICE" "${sizes[@]}" \
+        --cache-dir /tmp/gsearch-epf-cache --format json >"$OUT/paper_b1_$model.json"
+    done
+    ;;
+  precision)
+    configs=mobilenet_v1/G=1,mobilenet_v1/g=8,resnext50/G=32
+    if [ "$DEVICE" = cpu ]; then  # the diagnosis path on the simulated counter
+      stage precision $PY benchmarks/epf_precision.py --simulate --out "$OUT/precision"
+    else
+      stage precision $PY benchmarks/epf_precision.py --energy nvml --configs "$configs" \
+        --batches 16,64 --window 1 --reference-batches none --out "$OUT/precision"
+    fi
+    ;;
+  *)
+    echo "unknown stage $name: choose from search calibrate paper-b1 precision" >&2
+    FAILED+=("$name")
+    ;;
+  esac
 done
 
-# The short tables last: the paper's variants beside the paper's P100/P4000 EPF.
-python3 - "$OUT" <<'PY'
+# The short tables last: the paper's variants at B = 1 beside its P100/P4000 EPF.
+$PY - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
-for path in sorted(Path(sys.argv[1]).glob("profile_*.json")):
+for path in sorted(Path(sys.argv[1]).glob("paper_b1_*.json")):
     try:
         rows = json.loads(path.read_text())
     except ValueError:
         print(f"{path.name}: no result (see gpu_check.log)")
         continue
-    print(f"{path.stem}: EPF mJ/frame [interval], spread, ms/frame, W, paper P100 / P4000")
+    print(f"{path.stem}: EPF per frame [interval], spread, ms/frame, W, paper P100 / P4000")
     for r in rows:
         if r["status"] != "ok":
             print(f"  {r['policy']:>5} B={r['batch']:<3} {r['status']} {r['message']}")
             continue
         print(
-            f"  {r['policy']:>5} B={r['batch']:<3} {r['epf']:8.2f} [{r['epf_low']:.2f}, "
-            f"{r['epf_high']:.2f}] {100 * r['spread']:5.2f}% {r['ms_per_frame']:7.3f} ms "
-            f"{r['power_w'] or 0:5.0f} W  {r['paper_p100_mj'] or '-'} / {r['paper_p4000_mj'] or '-'}"
+            f"  {r['policy']:>5} B={r['batch']:<3} {r['epf']:8.3f} {r['unit']} [{r['epf_low']:.3f}, "
+            f"{r['epf_high']:.3f}] {100 * (r['spread'] or 0):5.2f}% {r['ms_per_frame']:7.3f} ms "
+            f"{r['power_w'] or 0:5.0f} W  {r.get('paper_p100_mj') or '-'} / {r.get('paper_p4000_mj') or '-'}"
         )
 PY
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "gpu_check: FAILED stages: ${FAILED[*]}" >&2
+  exit 1
+fi
+echo "gpu_check: every stage ran" >&2

@@ -190,7 +190,12 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
     )
     p.add_argument("--study", type=_text, help="study name (default <space>-<dataset>-<fidelity>)")
     p.add_argument("--device", type=_text, help="cpu, cuda or cuda:N (default cuda if available)")
-    p.add_argument("--energy", default="auto", help="auto, nvml, rapl, time or model")
+    p.add_argument(
+        "--energy",
+        default="auto",
+        help="auto, nvml, rapl, time, model (the paper's Eq. 1 score) or predicted (from "
+        "`gsearch calibrate`)",
+    )
     p.add_argument(
         "--energy-budget", type=_positive_float, help="largest acceptable EPF (constraint)"
     )
@@ -202,6 +207,13 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
     )
     p.add_argument(
         "--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="of the EPF step"
+    )
+    p.add_argument(
+        "--pass",
+        dest="pass_",
+        choices=("training", "inference"),
+        help="what EPF measures: training (forward and backward, the paper's EPF; default) "
+        "or inference (forward in eval mode, what a deployed network costs)",
     )
     p.add_argument(
         "--seed", type=_seed, default=0, help="the study's seed (training seeds derive from it)"
@@ -340,6 +352,7 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
         seeds=args.seeds or (),
         epf_resolution=args.epf_resolution,
         precision=args.precision,
+        pass_=args.pass_,
         recipe_overrides=parse_recipe_overrides(args.recipe or (), base),
         skip_corrupt=args.skip_corrupt,
         heartbeat_s=args.heartbeat,
@@ -516,7 +529,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         ) from None
     from gsearch.data import check_data_root
     from gsearch.models import layer_specs
-    from gsearch.policy import fits, parse_policy
+    from gsearch.policies import fits, parse_policy
     from gsearch.preflight import check_output_folder
 
     check_output_folder(args.checkpoints, "--checkpoints")
@@ -710,6 +723,12 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per row")
     p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument(
+        "--num-classes",
+        type=_positive_int,
+        default=1000,
+        help="classifier size (a search measures at its dataset's: 10 for digits)",
+    )
     p.add_argument("--eager", action="store_true", help="eager steps instead of a CUDA graph")
     p.add_argument("--reference", action="store_true", help="one 20 s window per row")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
@@ -764,6 +783,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         energy=args.energy,
         repeats=args.repeats,
         resolution=args.resolution,
+        num_classes=args.num_classes,
         eager=args.eager,
         reference=args.reference,
         precision=args.precision,

@@ -7,6 +7,7 @@ family and its range, and the defaults of a run::
     models = ["mobilenet_v1"]
     epf_batch_sizes = [16]          # the first is the objective, all are recorded
     epf_resolution = 224            # optional: where EPF is measured (default: the dataset's)
+    pass = "inference"              # optional: training (default, the paper's EPF) or inference
     [policy]
     kind = "group_size"             # group_size | groups | cost_model | per_layer | list
     values = [1, 2, 4, 8, 16, 32, 64]
@@ -23,7 +24,6 @@ divide MobileNet-V1's channels); a space with nothing left for a model is an err
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +33,12 @@ import optuna
 
 from gsearch.errors import GsearchError
 from gsearch.models import layer_specs, list_models
-from gsearch.policy import (
-    ConstantGroups,
-    ConstantGroupSize,
-    CostModel,
-    PerLayer,
-    Policy,
-    fits,
-    parse_policy,
-)
+from gsearch.policies import KINDS as POLICY_KINDS
+from gsearch.policies import Policy, PolicyKind
+from gsearch.policies._kind import int_list as _int_list
+from gsearch.policies._kind import no_unknown_keys as _no_unknown_keys
+from gsearch.policies._kind import str_list as _str_list
+
 
 def _spaces_dir() -> Path:
     """The shipped spaces: in a wheel under the package, in a checkout at the top."""
@@ -53,11 +50,9 @@ def _spaces_dir() -> Path:
 
 
 SPACES_DIR = _spaces_dir()
-KINDS = ("group_size", "groups", "cost_model", "per_layer", "list")
+KINDS = tuple(POLICY_KINDS)  # group_size, groups, cost_model, per_layer, list
 FIDELITIES = ("proxy", "full", "ladder")
 SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
-# Above this many points a space is not a grid a user means to walk exhaustively.
-MAX_GRID_POINTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -87,6 +82,7 @@ class SearchSpace:
         path: The file it was read from.
         epf_resolution: Input side at which EPF is measured (None: the dataset's
             evaluation resolution).
+        epf_pass: ``training`` or ``inference`` (None: training).
     """
 
     name: str
@@ -100,6 +96,7 @@ class SearchSpace:
     defaults: SpaceDefaults = field(default_factory=SpaceDefaults)
     path: Path | None = None
     epf_resolution: int | None = None
+    epf_pass: str | None = None
 
     @property
     def label(self) -> str:
@@ -107,31 +104,18 @@ class SearchSpace:
         return f"search space {self.path.name if self.path else self.name}"
 
     # ------------------------------------------------------------ choices per model
+    @property
+    def policy_kind(self) -> PolicyKind:
+        """The module of this space's kind (gsearch.policies): it does the kind's part."""
+        return POLICY_KINDS[self.kind]
+
     def choices(self, model: str, resolution: int) -> list[Any]:
         """The values of this space that fit ``model`` (per layer: a list per layer)."""
-        specs = layer_specs(model, resolution)
-        if self.kind == "group_size":
-            fitting = [v for v in self.values if fits(ConstantGroupSize(v), specs)]
-        elif self.kind == "groups":
-            fitting = [v for v in self.values if fits(ConstantGroups(v), specs)]
-        elif self.kind == "list":
-            fitting = [v for v in self.values if fits(parse_policy(v), specs)]
-        elif self.kind == "per_layer":
-            per_layer = [[v for v in self.values if fits(PerLayer((v,)), [s])] for s in specs]
-            if any(not layer for layer in per_layer):
-                raise GsearchError(
-                    f"search space {self.name}: no value fits every layer of {model}"
-                )
-            return per_layer
-        else:
-            return []
-        if not fitting:
-            raise GsearchError(f"{self.label}: none of {list(self.values)} fits {model}")
-        return fitting
+        return self.policy_kind.choices(self, layer_specs(model, resolution), model)
 
     def _prefix(self, model: str) -> str:
         # Different models have different valid choices; Optuna needs one distribution per name.
-        return f"{model}/" if len(self.models) > 1 and self.kind != "list" else ""
+        return f"{model}/" if len(self.models) > 1 and not self.policy_kind.shared else ""
 
     def suggest(self, trial: optuna.Trial, resolution: int) -> tuple[str, Policy]:
         """Sample a model and a policy for ``trial``."""
@@ -140,55 +124,24 @@ class SearchSpace:
             if len(self.models) == 1
             else str(trial.suggest_categorical("model", list(self.models)))
         )
-        prefix = self._prefix(model)
-        if self.kind == "cost_model":
-            beta = trial.suggest_float(prefix + "beta", *self.beta)
-            gamma = trial.suggest_float(prefix + "gamma", *self.gamma, log=True)
-            return model, CostModel(beta, gamma)
+        kind = self.policy_kind
         choices = self.choices(model, resolution)
-        if self.kind == "list":
-            # One distribution for the shared "policy" parameter, whichever model is drawn.
-            choices = self.grid(resolution)["policy"]
-        if self.kind == "per_layer":
-            sizes = tuple(
-                int(trial.suggest_categorical(f"{prefix}G_{index:02d}", layer))
-                for index, layer in enumerate(choices)
-            )
-            return model, PerLayer(sizes)
-        name = {"group_size": "G", "groups": "g", "list": "policy"}[self.kind]
-        value = trial.suggest_categorical(prefix + name, choices)
-        if self.kind == "group_size":
-            return model, ConstantGroupSize(int(value))
-        if self.kind == "groups":
-            return model, ConstantGroups(int(value))
-        return model, parse_policy(str(value))
+        if kind.shared:
+            # One distribution for the shared parameter, whichever model is drawn.
+            choices = self.grid(resolution)[kind.parameter]
+        return model, kind.suggest(trial, self._prefix(model), self, choices)
 
     def grid(self, resolution: int) -> dict[str, list[Any]]:
         """The search space as a GridSampler wants it; an error where it is not a finite grid."""
-        if self.kind == "cost_model":
-            raise GsearchError(
-                f"sampler grid needs a finite space; space {self.name} searches continuous "
-                "beta and gamma: use nsga2, tpe, gp or random"
-            )
         grid: dict[str, list[Any]] = {}
-        if len(self.models) > 1:
-            grid["model"] = list(self.models)
         for model in self.models:
-            prefix = self._prefix(model)
             choices = self.choices(model, resolution)
-            if self.kind == "per_layer":
-                points = math.prod(len(layer) for layer in choices)
-                if points > MAX_GRID_POINTS:
-                    raise GsearchError(
-                        f"sampler grid: space {self.name} has {points:,} settings of {model} "
-                        f"(more than {MAX_GRID_POINTS:,}): use nsga2, tpe, gp or random"
-                    )
-                for index, layer in enumerate(choices):
-                    grid[f"{prefix}G_{index:02d}"] = layer
-            else:
-                key = prefix + {"group_size": "G", "groups": "g", "list": "policy"}[self.kind]
-                # A shared "policy" parameter keeps only the values that fit every model.
-                grid[key] = [v for v in grid.get(key, choices) if v in choices]
+            params = self.policy_kind.grid(self._prefix(model), choices, self, model)
+            for key, values in params.items():
+                # A shared parameter keeps only the values that fit every model.
+                grid[key] = [v for v in grid.get(key, values) if v in values]
+        if len(self.models) > 1:
+            grid = {"model": list(self.models), **grid}
         return grid
 
 
@@ -223,7 +176,8 @@ def load_space(name_or_path: str) -> SearchSpace:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise GsearchError(f"{where} is not valid TOML: {error}") from None
-    known = {"description", "models", "epf_batch_sizes", "epf_resolution", "policy", "defaults"}
+    known = {"description", "models", "epf_batch_sizes", "epf_resolution", "pass", "policy"}
+    known.add("defaults")
     _no_unknown_keys(raw, known, where)
     models = _str_list(raw.get("models"), f"{where}: models")
     unknown = [m for m in models if m not in list_models()]
@@ -234,39 +188,21 @@ def load_space(name_or_path: str) -> SearchSpace:
         )
     batches = _int_list(raw.get("epf_batch_sizes", [16]), f"{where}: epf_batch_sizes")
     epf_resolution = raw.get("epf_resolution")
-    if epf_resolution is not None and (
-        not isinstance(epf_resolution, int) or isinstance(epf_resolution, bool) or epf_resolution < 8
-    ):
+    whole = isinstance(epf_resolution, int) and not isinstance(epf_resolution, bool)
+    if epf_resolution is not None and not (whole and epf_resolution >= 8):
         raise GsearchError(
             f"{where}: epf_resolution must be an integer >= 8 pixels, got {epf_resolution!r}"
         )
+    epf_pass = raw.get("pass")
+    if epf_pass not in (None, "training", "inference"):
+        raise GsearchError(f"{where}: pass must be training or inference, got {epf_pass!r}")
     policy = raw.get("policy")
     if not isinstance(policy, dict):
         raise GsearchError(f"{where}: a [policy] table with kind = one of {', '.join(KINDS)}")
     kind = policy.get("kind")
     if kind not in KINDS:
         raise GsearchError(f"{where}: policy.kind is {kind!r}; allowed: {', '.join(KINDS)}")
-    values: tuple[Any, ...] = ()
-    beta, gamma = (0.05, 1.0), (1e2, 1e10)
-    if kind == "cost_model":
-        _no_unknown_keys(policy, {"kind", "beta", "gamma"}, f"{where}: [policy]")
-        beta = _range(policy.get("beta", list(beta)), f"{where}: policy.beta", 0.0, 1.0)
-        if beta[0] <= 0:
-            raise GsearchError(f"{where}: policy.beta must lie in (0, 1], got low={beta[0]}")
-        gamma = _range(policy.get("gamma", list(gamma)), f"{where}: policy.gamma", 0.0, math.inf)
-        if gamma[0] <= 0:
-            raise GsearchError(f"{where}: policy.gamma must be > 0, got low={gamma[0]}")
-    else:
-        _no_unknown_keys(policy, {"kind", "values"}, f"{where}: [policy]")
-        if kind == "list":
-            values = tuple(_str_list(policy.get("values"), f"{where}: policy.values"))
-            for index, text in enumerate(values):
-                try:
-                    parse_policy(text)
-                except GsearchError as error:
-                    raise GsearchError(f"{where}: policy.values[{index}]: {error}") from None
-        else:
-            values = tuple(_int_list(policy.get("values"), f"{where}: policy.values"))
+    settings = POLICY_KINDS[kind].read_toml(policy, where)  # values, or beta and gamma
     defaults = _defaults(raw.get("defaults", {}), where)
     space = SearchSpace(
         name=path.stem,
@@ -274,54 +210,15 @@ def load_space(name_or_path: str) -> SearchSpace:
         models=tuple(models),
         epf_batch_sizes=tuple(batches),
         kind=kind,
-        values=values,
-        beta=beta,
-        gamma=gamma,
+        **settings,
         defaults=defaults,
         path=path,
         epf_resolution=epf_resolution,
+        epf_pass=epf_pass,
     )
     for model in models:  # fail now, not in the middle of a study
         space.choices(model, 224)
     return space
-
-
-def _no_unknown_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise GsearchError(
-            f"{where}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise GsearchError(f"{where} must be a non-empty list of strings, got {value!r}")
-    return value
-
-
-def _int_list(value: Any, where: str) -> list[int]:
-    if not isinstance(value, list) or not value:
-        raise GsearchError(f"{where} must be a non-empty list of positive integers, got {value!r}")
-    for index, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise GsearchError(f"{where}[{index}] must be a positive integer, got {item!r}")
-    return value
-
-
-def _range(value: Any, where: str, low: float, high: float) -> tuple[float, float]:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    ):
-        raise GsearchError(f"{where} must be [low, high], got {value!r}")
-    a, b = float(value[0]), float(value[1])
-    if not (math.isfinite(a) and math.isfinite(b)):
-        raise GsearchError(f"{where} must be finite numbers, got [{a}, {b}]")
-    if not low <= a < b <= high:
-        raise GsearchError(f"{where} must satisfy {low} <= low < high <= {high}, got [{a}, {b}]")
-    return a, b
 
 
 def _defaults(value: Any, where: str) -> SpaceDefaults:

@@ -52,6 +52,9 @@ class RunConfig:
             evaluation resolution, 224 for ImageNet and Food-101), whatever the
             resolution the proxy trains at.
         precision: Precision of the measured step (``fp32``, ``bf16``, ``fp16``).
+        pass_: ``training`` (forward and backward, the paper's EPF) or ``inference``
+            (forward in eval mode: what a deployed network costs); None: the space's,
+            else training.
         epf_protocol: Windows and repeats of EPF (the same protocol as `gsearch profile`).
         checkpoint_root: Folder for per-architecture training checkpoints.
         cache_dir: Folder of the EPF cache (None: no cache).
@@ -80,6 +83,7 @@ class RunConfig:
     seeds: tuple[int, ...] = ()
     epf_resolution: int | None = None
     precision: str = "fp32"
+    pass_: str | None = None
     epf_protocol: EpfProtocol = field(default_factory=EpfProtocol)
     checkpoint_root: Path = Path("studies/checkpoints")
     cache_dir: Path | None = Path("studies/cache")
@@ -122,6 +126,8 @@ class RunConfig:
             raise GsearchError(
                 f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}"
             )
+        if self.pass_ not in (None, "training", "inference"):
+            raise GsearchError(f"unknown pass {self.pass_!r}; allowed: training, inference")
         if len(set(self.seeds)) != len(self.seeds):
             raise GsearchError(f"the training seeds must differ, got {list(self.seeds)}")
         self.recipe("full" if self.fidelity == "full" else "proxy")  # validates the overrides
@@ -144,6 +150,11 @@ class RunConfig:
         if self.space.epf_resolution is not None:
             return self.space.epf_resolution
         return dataset_info(self.dataset).default_resolution
+
+    @property
+    def epf_pass(self) -> str:
+        """What the EPF step runs: the run's pass, the space's, else training."""
+        return self.pass_ or self.space.epf_pass or "training"
 
     def recipe(self, fidelity: str) -> Recipe:
         """The training recipe of ``fidelity`` with the run's overrides and seeds."""

@@ -23,12 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gsearch.data import DatasetBundle, dataset_info
 from gsearch.errors import GsearchError
 from gsearch.pareto import front_hypervolume, pareto_trials
-from gsearch.policy import parse_policy
+from gsearch.policies import parse_policy
 from gsearch.search.config import RunConfig
 from gsearch.search.ladder import ladder_promotions
 from gsearch.search.meter_lock import MeterLock
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
-from gsearch.search.probe import MeasuredEnergy, open_measured_energy
+from gsearch.search.probe import MeasuredEnergy, PredictedEnergy, open_measured_energy
 from gsearch.search.study import complete, front, make_sampler, objective_names, open_study
 from gsearch.search.trainer import RecipeTrainer
 from gsearch.storage import with_storage_retries
@@ -197,7 +197,7 @@ def open_stage(
             highlight=False,
             markup=False,
         )
-    names = objective_names(probe.unit)
+    names = objective_names(probe.unit, predicted=probe.source.startswith("predicted"))
     resolution = config.measured_resolution
     space = config.searched_space
     if sampler is None:
@@ -303,9 +303,12 @@ def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
         config.measured_resolution,
         config.precision,
         config.cache_dir,
+        config.epf_pass,
     )
     stack.callback(probe.session.close)
-    if probe.unit != "model":  # a score shares nothing; a measured meter is never shared
+    if isinstance(probe, PredictedEnergy):
+        probe.check(config.search_models)  # a missing calibration: one line, nothing written
+    elif probe.unit != "model":  # a score shares nothing; a measured meter is never shared
         stack.enter_context(MeterLock.for_session(probe.session))
     return probe
 

@@ -31,7 +31,7 @@ from gsearch.energy import EpfResult
 from gsearch.models import create_model
 from gsearch.models._registry import resolve_groups
 from gsearch.paths import safe_name
-from gsearch.policy import Policy
+from gsearch.policies import Policy
 from gsearch.spaces import SearchSpace
 
 # The only constraint of a study: EPF minus the budget (feasible when <= 0).
@@ -92,6 +92,7 @@ class TrainOutcome:
     top1_seeds: tuple[float, ...]
     top5: float
     seconds: float
+    resumed_from_epochs: tuple[int, ...] = ()  # per seed: epochs a checkpoint already held
 
     @property
     def top1(self) -> float:
@@ -251,6 +252,7 @@ class TrialObjective:
         trial.set_user_attr("top1_seeds", list(outcome.top1_seeds))
         trial.set_user_attr("top1_spread", outcome.top1_spread)
         trial.set_user_attr("train_seconds", outcome.seconds)
+        trial.set_user_attr("resumed_from_epochs", list(outcome.resumed_from_epochs))
         trial.set_user_attr("top5", outcome.top5)
         trial.set_user_attr("trained", True)
         return epf, outcome.top1, params_m

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gsearch.calibration_plan import policy_layers
 from gsearch.energy import (
+    DEFAULT_CACHE_DIR,
     Candidate,
     EnergySession,
     EpfCache,
@@ -24,8 +26,13 @@ from gsearch.energy import (
     measure_candidates,
     open_session,
 )
+from gsearch.energy.calibrate import Calibration, load_calibration
+from gsearch.energy.predict import DEFAULT_FORMULATION, predict_epf
+from gsearch.energy.steps import TRAINING
 from gsearch.errors import GsearchError
 from gsearch.search.objective import Architecture
+
+PREDICTED = "predicted"
 
 
 class MeasuredEnergy:
@@ -48,6 +55,7 @@ class MeasuredEnergy:
         resolution: int,
         precision: str = "fp32",
         cache: EpfCache | None = None,
+        pass_: str = TRAINING,
     ) -> None:
         self.session = session
         self.protocol = protocol
@@ -55,6 +63,7 @@ class MeasuredEnergy:
         self.resolution = resolution
         self.precision = precision
         self.cache = cache
+        self.pass_ = pass_
 
     @property
     def unit(self) -> str:
@@ -77,6 +86,7 @@ class MeasuredEnergy:
             "epf_batch_sizes": list(self.batches),
             "epf_resolution": self.resolution,
             "precision": self.precision,
+            "pass": self.pass_,
             "protocol": json.loads(json.dumps(self.protocol.key())),
         }
 
@@ -86,6 +96,7 @@ class MeasuredEnergy:
             resolution=self.resolution,
             precision=self.precision,
             num_classes=num_classes,
+            pass_=self.pass_,
         )
 
     def measure(self, arch: Architecture) -> list[EpfResult]:
@@ -120,6 +131,90 @@ class MeasuredEnergy:
         return rows
 
 
+class PredictedEnergy(MeasuredEnergy):
+    """EPF predicted from the per-layer table `gsearch calibrate` measured on this device.
+
+    Its rows are labelled ``predicted-<meter>`` and its objective ``predicted_...``: a
+    study of predictions never holds a measured value, nor the other way round. No
+    window is taken, so nothing is measured again at the end of a run.
+    """
+
+    def __init__(
+        self,
+        session: EnergySession,
+        batches: Sequence[int],
+        resolution: int,
+        precision: str,
+        pass_: str,
+        calibration_dir: Path,
+        formulation: str = DEFAULT_FORMULATION,
+    ) -> None:
+        super().__init__(session, EpfProtocol(), batches, resolution, precision, None, pass_)
+        self.calibration_dir = calibration_dir
+        self.formulation = formulation
+        self._calibrations: dict[tuple[str, int], Calibration] = {}
+
+    @property
+    def source(self) -> str:
+        return f"predicted-{self.session.source}"
+
+    def pins(self) -> dict[str, Any]:
+        pins = super().pins()
+        pins["protocol"] = {"predicted": self.formulation}
+        return pins
+
+    def calibration(self, model: str, batch: int) -> Calibration:
+        """The calibration of ``model`` at ``batch`` (an error names the command to run)."""
+        if (model, batch) not in self._calibrations:
+            self._calibrations[model, batch] = load_calibration(
+                self.calibration_dir,
+                model,
+                self.session.facts,
+                batch=batch,
+                resolution=self.resolution,
+                precision=self.precision,
+                pass_=self.pass_,
+            )
+        return self._calibrations[model, batch]
+
+    def check(self, models: Sequence[str]) -> None:
+        """Fail before the study is touched when a calibration is missing."""
+        for model in models:
+            for batch in self.batches:
+                self.calibration(model, batch)
+
+    def measure(self, arch: Architecture) -> list[EpfResult]:
+        layers = policy_layers(arch.model, arch.policy, self.resolution)
+        rows = []
+        for batch in self.batches:
+            prediction = predict_epf(self.calibration(arch.model, batch), layers, self.formulation)
+            rows.append(
+                EpfResult(
+                    arch.model,
+                    arch.key,
+                    batch,
+                    "ok",
+                    prediction.unit,
+                    prediction.source,
+                    "predicted",
+                    "predicted",
+                    self.precision,
+                    False,
+                    self.resolution,
+                    epf=prediction.epf,
+                    epf_low=prediction.epf,
+                    epf_high=prediction.epf,
+                    spread=0.0,
+                    facts=self.session.facts,
+                    energy_reason=f"{self.formulation} prediction from the calibration",
+                )
+            )
+        return rows
+
+    def remeasure(self, archs: Sequence[Architecture]) -> list[EpfResult]:
+        return [self.measure(arch)[0] for arch in archs]
+
+
 def _candidate(arch: Architecture) -> Candidate:
     # The label is the architecture key: two policies with the same groups are one row.
     return Candidate(arch.model, arch.key, arch.build)
@@ -141,10 +236,19 @@ def open_measured_energy(
     resolution: int,
     precision: str,
     cache_dir: Path | None,
+    pass_: str = TRAINING,
 ) -> MeasuredEnergy:
-    """Open the device and energy source once for the whole run."""
+    """Open the device and energy source once for the whole run.
+
+    ``energy="predicted"`` opens the meter ``auto`` would pick (its facts identify the
+    device the calibration must come from) and predicts instead of measuring.
+    """
+    if energy == PREDICTED:
+        session = open_session(device, "auto", log=None)
+        directory = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
+        return PredictedEnergy(session, batches, resolution, precision, pass_, directory)
     session = open_session(device, energy, log=None)
     # Idle power now, on a cool device, not after the first trial's training.
     session.idle_power_w(protocol.idle_seconds)
     cache = EpfCache(cache_dir) if cache_dir is not None else None
-    return MeasuredEnergy(session, protocol, batches, resolution, precision, cache)
+    return MeasuredEnergy(session, protocol, batches, resolution, precision, cache, pass_)

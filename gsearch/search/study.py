@@ -37,9 +37,10 @@ def energy_objective_name(unit: str) -> str:
         return f"epf_{unit.lower()}"
 
 
-def objective_names(unit: str) -> tuple[str, str, str]:
-    """The study's three metric names for an energy unit."""
-    return (energy_objective_name(unit), TOP1, PARAMS)
+def objective_names(unit: str, predicted: bool = False) -> tuple[str, str, str]:
+    """The study's three metric names for an energy unit (``predicted_...`` when predicted)."""
+    energy = energy_objective_name(unit)
+    return (f"predicted_{energy}" if predicted else energy, TOP1, PARAMS)
 
 
 # ---------------------------------------------------------------- pinning

@@ -30,7 +30,7 @@ class RecipeTrainer:
         self.quiet = quiet
 
     def train(self, arch: Architecture, seeds: Sequence[int], folder: Path) -> TrainOutcome:
-        top1s, top5s, seconds = [], [], 0.0
+        top1s, top5s, resumed, seconds = [], [], [], 0.0
         for seed in seeds:
             torch.manual_seed(seed)
             metrics = train(
@@ -43,5 +43,6 @@ class RecipeTrainer:
             )
             top1s.append(metrics.top1)
             top5s.append(metrics.top5)
+            resumed.append(metrics.resumed_from_epoch)
             seconds += metrics.seconds
-        return TrainOutcome(tuple(top1s), float(statistics.median(top5s)), seconds)
+        return TrainOutcome(tuple(top1s), float(statistics.median(top5s)), seconds, tuple(resumed))

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from gsearch.energy import EpfResult
 from gsearch.pareto import pareto_front
-from gsearch.policy import parse_policy
+from gsearch.policies import parse_policy
 from gsearch.search import Architecture, TrainOutcome, TrialObjective, ladder_promotions
 from gsearch.search.objective import trial_seeds
 from gsearch.search.study import DIRECTIONS

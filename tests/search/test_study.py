@@ -34,6 +34,7 @@ def snapshot(db: Path) -> tuple[str, list[Any], dict[str, Any]]:
         ({}, {"seed": 3}, "seed = 0"),
         ({}, {"epf_resolution": 64}, "epf_resolution = 32"),
         ({}, {"precision": "bf16"}, "precision = 'fp32'"),
+        ({}, {"pass_": "inference"}, "pass = 'training'"),
         ({}, {"models": ()}, None),  # the same models, spelt as "all of the space's": accepted
     ],
 )  # fmt: skip

@@ -1,0 +1,47 @@
+"""A study on predicted EPF: from the calibration, labelled as predicted, never mixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gsearch.calibration_plan import calibration_target
+from gsearch.energy import EpfProtocol, open_session
+from gsearch.energy.calibrate import calibrate
+from gsearch.energy.steps import StepConfig
+from gsearch.errors import GsearchError
+from gsearch.search import run_search
+from gsearch.spaces import load_space
+from tests.search.conftest import SPACE, MakeConfig
+
+PREDICTED_SPACE = SPACE.replace("epf_batch_sizes = [4, 8]", "epf_batch_sizes = [2]")
+
+
+def test_predicted_without_a_calibration_names_the_command_and_writes_nothing(
+    config: MakeConfig, tmp_path: Path
+) -> None:
+    with pytest.raises(GsearchError, match="gsearch calibrate --model tiny_convnet"):
+        run_search(config(energy="predicted", space_text=PREDICTED_SPACE))
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.slow
+def test_a_study_of_predictions_is_labelled_predicted(config: MakeConfig, tmp_path: Path) -> None:
+    made = config(energy="predicted", space_text=PREDICTED_SPACE, trials=2, sampler="random")
+    space = load_space(str(tmp_path / "tiny.toml"))
+    target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
+    quick = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
+    with open_session("cpu", "time") as session:
+        calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
+                  directory=tmp_path / "cache")  # fmt: skip
+    result = run_search(made)
+    assert result.study.metric_names == ["predicted_ms_per_frame", "top1", "params_m"]
+    for trial in result.study.trials:
+        assert trial.user_attrs["energy_source"] == "predicted-time"
+        assert trial.values[0] > 0
+    # A measured run is refused on that study: sources are never mixed.
+    with pytest.raises(GsearchError, match="energy_source = 'predicted-time'"):
+        run_search(config(energy="time", space_text=PREDICTED_SPACE, trials=3))
+    assert len(optuna.load_study(study_name="t", storage=made.storage).trials) == 2
