@@ -41,7 +41,7 @@ from gsearch.energy.predict import FORMULATIONS, predict_epf
 from gsearch.energy.stats import kendall_tau
 from gsearch.energy.steps import StepConfig
 from gsearch.errors import GsearchError
-from gsearch.policy import PerLayer, fits
+from gsearch.policies import PerLayer, fits
 from gsearch.spaces import load_space
 from gsearch.table import PAPER_POLICIES
 
@@ -178,7 +178,7 @@ def one_case(
 
 def _fits(model: str, policy: str, resolution: int) -> bool:
     from gsearch.models import layer_specs
-    from gsearch.policy import parse_policy
+    from gsearch.policies import parse_policy
 
     return fits(parse_policy(policy), layer_specs(model, resolution))
 

@@ -26,7 +26,7 @@ from gsearch.energy.calibrate import Calibration, CalibrationTarget, LayerShape
 from gsearch.energy.predict import DEFAULT_FORMULATION, Prediction, predict_epf
 from gsearch.errors import GsearchError
 from gsearch.models import create_model, get_family
-from gsearch.policy import (
+from gsearch.policies import (
     ConstantGroups,
     ConstantGroupSize,
     PerLayer,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from gsearch.errors import GsearchError
 
-if TYPE_CHECKING:  # policy.py imports this module for Eq. 2
-    from gsearch.policy import LayerSpec
+if TYPE_CHECKING:
+    from gsearch.layers import LayerSpec
 
 
 class HasCost(Protocol):

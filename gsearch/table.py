@@ -13,7 +13,7 @@ import torch
 from gsearch.count import Counts, LayerRow, count_model, layer_rows
 from gsearch.models import create_model
 from gsearch.paper import PAPER_POLICIES
-from gsearch.policy import Policy, parse_policy
+from gsearch.policies import Policy, parse_policy
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from gsearch.costmodel import (
 from gsearch.count import layer_rows
 from gsearch.errors import GsearchError
 from gsearch.models import create_model, layer_specs
-from gsearch.policy import ConstantGroupSize, CostModel
+from gsearch.policies import ConstantGroupSize, CostModel
 
 
 def test_table_ii_on_the_fig3_setting() -> None:

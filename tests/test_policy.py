@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from gsearch.errors import GsearchError
 from gsearch.models import layer_specs
-from gsearch.policy import (
+from gsearch.policies import (
     ConstantGroups,
     ConstantGroupSize,
     CostModel,

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from gsearch.errors import GsearchError
-from gsearch.policy import ConstantGroupSize, CostModel, PerLayer
+from gsearch.policies import ConstantGroupSize, CostModel, PerLayer
 from gsearch.spaces import list_spaces, load_space
 
 

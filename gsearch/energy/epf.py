@@ -159,7 +159,7 @@ def registry_candidate(
 ) -> Candidate:
     """A candidate from the model registry (``gsearch.models.create_model``)."""
     from gsearch.models import create_model, get_family
-    from gsearch.policy import as_policy
+    from gsearch.policies import as_policy
 
     family = get_family(model)
     label = str(as_policy(policy, family.default_policy))

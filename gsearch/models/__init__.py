@@ -1,7 +1,7 @@
 """Model registry: plain builder functions behind ``register_model`` / ``create_model``.
 
 A model family registers two things under one name: a function that lists its grouped
-layers as :class:`~gsearch.policy.LayerSpec` rows at a given input resolution, and a
+layers as :class:`~gsearch.layers.LayerSpec` rows at a given input resolution, and a
 builder that takes one g per grouped layer. ``create_model`` joins them through a
 policy, so policies, counts and the cost model all see the same layers.
 """

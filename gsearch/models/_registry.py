@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from gsearch.errors import GsearchError
-from gsearch.policy import LayerSpec, Policy, as_policy
+from gsearch.layers import LayerSpec
+from gsearch.policies import Policy, as_policy
 
 Builder = Callable[..., nn.Module]
 SpecsFn = Callable[[int, float], list[LayerSpec]]

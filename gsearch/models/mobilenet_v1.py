@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gsearch.layers import LayerSpec
 from gsearch.models._layers import conv_bn_relu, conv_out, scale_channels
 from gsearch.models._registry import check_groups, register_model
-from gsearch.policy import ConstantGroupSize, LayerSpec
+from gsearch.policies import ConstantGroupSize
 
 # (input channels, output channels, stride) of the 13 blocks.
 BLOCKS: tuple[tuple[int, int, int], ...] = (

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gsearch.layers import LayerSpec
 from gsearch.models._layers import conv_out, scale_channels
 from gsearch.models._registry import check_groups, register_model
-from gsearch.policy import ConstantGroups, LayerSpec
+from gsearch.policies import ConstantGroups
 
 # (blocks, bottleneck width, output channels, stride of the first block) per stage.
 STAGES: tuple[tuple[int, int, int, int], ...] = (

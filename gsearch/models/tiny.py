@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gsearch.layers import LayerSpec
 from gsearch.models._layers import conv_bn_relu, conv_out, scale_channels
 from gsearch.models._registry import check_groups, register_model
 from gsearch.models.mobilenet_v1 import GroupedBlock
-from gsearch.policy import ConstantGroupSize, LayerSpec
+from gsearch.policies import ConstantGroupSize
 
 BLOCKS: tuple[tuple[int, int, int], ...] = ((16, 32, 1), (32, 64, 2), (64, 64, 2))
 

@@ -8,7 +8,7 @@ from torch import nn
 from gsearch.count import count_model, layer_rows
 from gsearch.errors import GsearchError
 from gsearch.models import create_model, layer_specs, list_models, register_model
-from gsearch.policy import ConstantGroupSize
+from gsearch.policies import ConstantGroupSize
 from gsearch.table import PAPER_POLICIES
 
 # The paper's Tables III and IV, as exact counts (params without BN, with BN, MACs at 224).
