@@ -499,12 +499,10 @@ def _sample_policies(space_name: str, model: str, count: int) -> list[str]:
     space = load_space(space_name)
     if model not in space.models:
         raise GsearchError(f"model {model!r} is not in search space {space.name}")
-    if space.kind in ("group_size", "groups", "list"):
-        values = space.choices(model, 224)
+    values = space.policy_kind.policy_strings(space.choices(model, 224))
+    if values is not None:  # a finite list of whole policies: spread over it
         step = max(1, len(values) / count)
-        picked = [values[int(i * step)] for i in range(min(count, len(values)))]
-        prefix = {"group_size": "G=", "groups": "g=", "list": ""}[space.kind]
-        return [f"{prefix}{v}" for v in picked]
+        return [values[int(i * step)] for i in range(min(count, len(values)))]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     policies: list[str] = []
     for _ in range(count):

@@ -90,3 +90,11 @@ def test_the_cost_model_and_the_policies_do_not_import_each_other_at_run_time() 
         if isinstance(node, ast.ImportFrom) and node.module
     ]
     assert not any(module.startswith("gsearch.polic") for module in runtime_imports)
+
+
+def test_whole_policy_choices_print_as_policies() -> None:
+    assert KINDS["group_size"].policy_strings([1, 8]) == ["G=1", "G=8"]
+    assert KINDS["groups"].policy_strings([2]) == ["g=2"]
+    assert KINDS["list"].policy_strings(["G=8", "g=2"]) == ["G=8", "g=2"]
+    assert KINDS["per_layer"].policy_strings([[1, 2], [1]]) is None
+    assert KINDS["cost_model"].policy_strings([]) is None

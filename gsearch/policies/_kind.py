@@ -73,6 +73,10 @@ class PolicyKind(Protocol):
         """The kind's parameters as a GridSampler wants them."""
         ...
 
+    def policy_strings(self, choices: list[Any]) -> list[str] | None:
+        """Each choice as a whole policy's string, where a choice is one (else None)."""
+        ...
+
 
 MAX_GRID_POINTS = 10_000
 """Above this many points a space is not a grid a user means to walk exhaustively."""

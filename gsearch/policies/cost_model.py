@@ -96,5 +96,8 @@ class CostModelKind:
             "beta and gamma: use nsga2, tpe, gp or random"
         )
 
+    def policy_strings(self, choices: list[Any]) -> list[str] | None:
+        return None  # continuous
+
 
 KIND = CostModelKind()

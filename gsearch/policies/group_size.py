@@ -72,5 +72,8 @@ class ConstantValueKind:
     def grid(self, prefix: str, choices: list[Any], space: Any, model: str) -> dict[str, list[Any]]:
         return {prefix + self.parameter: choices}
 
+    def policy_strings(self, choices: list[Any]) -> list[str] | None:
+        return [str(self.make(v)) for v in choices]
+
 
 KIND = ConstantValueKind()

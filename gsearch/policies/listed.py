@@ -46,3 +46,6 @@ class ListedKind:
 
     def grid(self, prefix: str, choices: list[Any], space: Any, model: str) -> dict[str, list[Any]]:
         return {prefix + self.parameter: choices}
+
+    def policy_strings(self, choices: list[Any]) -> list[str] | None:
+        return [str(v) for v in choices]

@@ -90,5 +90,8 @@ class PerLayerKind:
             )
         return {_parameter(prefix, index): layer for index, layer in enumerate(choices)}
 
+    def policy_strings(self, choices: list[Any]) -> list[str] | None:
+        return None  # a choice is one layer's values, not a policy
+
 
 KIND = PerLayerKind()
