@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from gsearch import __version__
+from gsearch import __version__, paths
 from gsearch.errors import GsearchError
 from gsearch.preflight import check_run
 
@@ -186,7 +186,7 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
         "--storage",
         type=_text,
         default=None,
-        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
+        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
     )
     p.add_argument("--study", type=_text, help="study name (default <space>-<dataset>-<fidelity>)")
     p.add_argument("--device", type=_text, help="cpu, cuda or cuda:N (default cuda if available)")
@@ -485,7 +485,9 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
         help="change a field of the proxy recipe under test, e.g. epochs=3 (repeatable)",
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available)")
-    p.add_argument("--checkpoints", type=_text, default="studies/fidelity", help="resume folder")
+    p.add_argument(
+        "--checkpoints", type=_text, default=str(paths.FIDELITY_DIR), help="resume folder"
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=_cmd_fidelity)
 
@@ -595,14 +597,13 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "--storage",
         type=_text,
         default=None,
-        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
+        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
     )
-    p.add_argument("--out", type=_text, help="output folder (default studies/reports/<study>)")
+    p.add_argument("--out", type=_text, help=f"output folder (default {paths.REPORTS_DIR}/<study>)")
     p.set_defaults(func=_cmd_report)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gsearch.paths import safe_name
     from gsearch.report import write_report
     from gsearch.storage import open_existing_study
 
@@ -612,7 +613,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         url = DEFAULT_STORAGE
     study, facts = open_existing_study(url, args.study)
-    out = args.out or f"studies/reports/{safe_name(study.study_name)}"
+    out = args.out or str(paths.report_dir(study.study_name))
     files = write_report(study, out, facts)
     console.print(
         f"{files.trials} trials, {files.front_size} on the Pareto front and {files.tied} tied "
@@ -628,7 +629,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
         "--storage",
         type=_text,
         default=None,
-        help="Optuna storage URL (default sqlite:///studies/gsearch.db)",
+        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
     )
     p.add_argument("--host", type=_text, default="127.0.0.1")
     p.add_argument("--port", type=_port, default=8080)
@@ -735,7 +736,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--warmup", type=_positive_float, default=None, help="warm-up per variant, seconds"
     )
-    p.add_argument("--cache-dir", type=_text, default="studies/cache", help="cache folder")
+    p.add_argument("--cache-dir", type=_text, default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=_cmd_profile)
@@ -902,7 +903,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
     p.add_argument("--window", type=float, default=None, help="window length, seconds")
     p.add_argument("--warmup", type=float, default=None, help="warm-up per entry, seconds")
-    p.add_argument("--cache-dir", default="studies/cache", help="cache folder")
+    p.add_argument("--cache-dir", default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_calibrate)

@@ -4,6 +4,9 @@ ROOT/food-101/images/<class>/<id>.jpg, with the split lists in
 ROOT/food-101/meta/train.json and test.json (``{class: ["class/id", ...]}``).
 The paper's validation split is the official test split (25,250 images).
 Classes are the sorted keys of train.json, numbered in that order, as torchvision does.
+
+Not torchvision's ``Food101`` itself: it trusts the lists (a missing image fails mid-run,
+not up front) and cannot leave out corrupt images, which the shared checks name and count.
 """
 
 from __future__ import annotations

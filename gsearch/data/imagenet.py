@@ -4,6 +4,10 @@ Class folders are sorted by name (the WordNet ids for ImageNet) and numbered
 in that order; the validation split must have a folder for every training
 class. The official validation archive is flat (val/*.JPEG): sort it into
 class folders first, as torchvision's ImageNet preparation does.
+
+Not torchvision's ``ImageFolder``: it finds the classes of each split on its own (a
+validation split with a missing or extra class folder would be renumbered silently), and
+its errors do not say which layout is expected; the samples feed the corrupt-image checks.
 """
 
 from __future__ import annotations
