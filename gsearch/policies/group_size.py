@@ -50,8 +50,9 @@ class ConstantValueKind:
     parameter = "G"  # the trial's parameter (after the model prefix of a multi-model space)
     shared = False  # one parameter for every model of a space (else one per model)
 
-    def make(self, value: int) -> Policy:
-        return ConstantGroupSize(value)
+    def make(self, value: Any) -> Policy:
+        """The policy of one listed value (as a space file or a trial gives it)."""
+        return ConstantGroupSize(int(value))
 
     def parse(self, value: str) -> Policy:
         return self.make(int(value))
@@ -67,7 +68,7 @@ class ConstantValueKind:
         return fitting
 
     def suggest(self, trial: optuna.Trial, prefix: str, space: Any, choices: list[Any]) -> Policy:
-        return self.make(int(trial.suggest_categorical(prefix + self.parameter, choices)))
+        return self.make(trial.suggest_categorical(prefix + self.parameter, choices))
 
     def grid(self, prefix: str, choices: list[Any], space: Any, model: str) -> dict[str, list[Any]]:
         return {prefix + self.parameter: choices}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gsearch.errors import GsearchError
 from gsearch.layers import LayerSpec, divisors, valid_groups
@@ -44,8 +45,8 @@ class ConstantGroupsKind(ConstantValueKind):
     form = "g=<int>"
     parameter = "g"
 
-    def make(self, value: int) -> Policy:
-        return ConstantGroups(value)
+    def make(self, value: Any) -> Policy:
+        return ConstantGroups(int(value))
 
 
 KIND = ConstantGroupsKind()

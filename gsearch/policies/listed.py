@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import optuna
-
 from gsearch.errors import GsearchError
-from gsearch.layers import LayerSpec
-from gsearch.policies._kind import Policy, fits, no_unknown_keys, str_list
+from gsearch.policies._kind import Policy, no_unknown_keys, str_list
+from gsearch.policies.group_size import ConstantValueKind
 
 
-class ListedKind:
+class ListedKind(ConstantValueKind):
+    """Like a constant kind, with whole policy strings as its values."""
+
     name = "list"
     key: str | None = None
     form = ""
@@ -21,6 +21,9 @@ class ListedKind:
 
     def __init__(self, parse_policy: Callable[[str], Policy]) -> None:
         self._parse_policy = parse_policy
+
+    def make(self, value: Any) -> Policy:
+        return self._parse_policy(str(value))
 
     def parse(self, value: str) -> Policy:
         raise ValueError(value)  # a list holds the other kinds' strings
@@ -35,17 +38,5 @@ class ListedKind:
                 raise GsearchError(f"{where}: policy.values[{index}]: {error}") from None
         return {"values": values}
 
-    def choices(self, space: Any, specs: Sequence[LayerSpec], model: str) -> list[Any]:
-        fitting = [v for v in space.values if fits(self._parse_policy(v), specs)]
-        if not fitting:
-            raise GsearchError(f"{space.label}: none of {list(space.values)} fits {model}")
-        return fitting
-
-    def suggest(self, trial: optuna.Trial, prefix: str, space: Any, choices: list[Any]) -> Policy:
-        return self._parse_policy(str(trial.suggest_categorical(prefix + self.parameter, choices)))
-
-    def grid(self, prefix: str, choices: list[Any], space: Any, model: str) -> dict[str, list[Any]]:
-        return {prefix + self.parameter: choices}
-
     def policy_strings(self, choices: list[Any]) -> list[str] | None:
-        return [str(v) for v in choices]
+        return [str(v) for v in choices]  # as the space file writes them
