@@ -6,7 +6,8 @@
 #   STAGES="calibrate precision" bash benchmarks/gpu_check.sh # <= 4 + 3 min... split if short
 #
 #   search    (<= 4 min) benchmarks/search_check.py: `gsearch run --space e2gc` on digits,
-#             proxy, 6 trials, cuda + nvml; SIGINT mid-trial and the same command again
+#             proxy, 6 trials, cuda + nvml; SIGINT mid-trial (after its first epoch's
+#             checkpoint) and the same command again
 #             (resumes from the checkpoint); `gsearch report`; each trial's EPF beside
 #             `gsearch profile` of the same policies (target: within 2%); `--workers 2` on
 #             the one GPU refused (a meter is never shared).
@@ -80,10 +81,10 @@ for name in $STAGES; do
   search)
     if [ "$DEVICE" = cpu ]; then
       stage search $PY benchmarks/search_check.py --device cpu --energy time --trials 3 \
-        --recipe epochs=3 --recipe batch_size=128 --interrupt-after 3 --out "$OUT"
+        --recipe epochs=2 --recipe batch_size=256 --out "$OUT"
     else
       stage search $PY benchmarks/search_check.py --device cuda --energy nvml --trials 6 \
-        --interrupt-after 3 --out "$OUT"
+        --out "$OUT"
     fi
     ;;
   calibrate)

@@ -19,6 +19,7 @@ failure).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -44,22 +45,26 @@ def gsearch(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_training(storage: str, study: str, after_s: float, limit_s: float) -> int | None:
-    """Number of the first running trial that has been training for ``after_s`` seconds."""
+def wait_for_checkpoint(storage: str, study: str, folder: Path, limit_s: float) -> int | None:
+    """Number of the running trial once its training has written a checkpoint.
+
+    An interrupt after the first epoch's checkpoint shows that a resumed trial continues
+    from it, on a machine of any speed.
+    """
     deadline = time.monotonic() + limit_s
-    seen: dict[int, float] = {}
     while time.monotonic() < deadline:
         time.sleep(0.2)
         try:
             trials = optuna.load_study(study_name=study, storage=storage).trials
-        except (KeyError, Exception):  # not created yet, or the database is busy
+        except Exception:  # not created yet, or the database is busy: ask again
             continue
         for trial in trials:
-            # EPF attributes are set before training starts: from then on it trains.
-            if trial.state == TrialState.RUNNING and "epf" in trial.user_attrs:
-                seen.setdefault(trial.number, time.monotonic())
-                if time.monotonic() - seen[trial.number] >= after_s:
-                    return trial.number
+            arch = trial.user_attrs.get("arch")
+            if trial.state != TrialState.RUNNING or arch is None:
+                continue
+            digest = hashlib.sha256(arch.encode()).hexdigest()[:16]  # its checkpoint folder
+            if any(folder.rglob(f"{digest}/seed-*/last.pt")):
+                return trial.number
     return None
 
 
@@ -69,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--energy", default="nvml")
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--recipe", action="append", default=[], help="KEY=VALUE (tiny runs)")
-    parser.add_argument("--interrupt-after", type=float, default=2.0, help="seconds of training")
     parser.add_argument("--out", default=os.environ.get("OUT", "benchmarks/out/search_check"))
     args = parser.parse_args(argv)
 
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1-2. Run, interrupt a trial mid-training, resume.
     start = time.monotonic()
     first = gsearch(run, work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    victim = wait_for_training(storage, study, args.interrupt_after, limit_s=600)
+    victim = wait_for_checkpoint(storage, study, work / "studies" / "checkpoints", limit_s=600)
     if victim is not None and first.poll() is None:
         first.send_signal(signal.SIGINT)
     _, err1 = first.communicate()
@@ -158,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     steps["epf_vs_profile"] = {"rows": agreement, "stderr": perr.strip()[-300:]}
 
     # 5. Two workers on the one device.
-    workers = gsearch([*run[:-1], "--study", f"{study}-workers", "--workers", "2", "--quiet"],
-                      work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    workers = gsearch([*run, "--study", f"{study}-workers", "--workers", "2"], work, **pipes)
     _, werr = workers.communicate()
     lines = werr.strip().splitlines()
     steps["workers"] = {"exit": workers.returncode, "stderr": lines}

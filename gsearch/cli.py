@@ -430,7 +430,9 @@ def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) 
     if remeasured:
         title += f"\n{names[0]}: the front measured again together, interleaved"
     table = Table(title=title)
-    for column in ("trial", "model", "policy", names[0], names[1], names[2], "ms/frame"):
+    timed = names[0].endswith("ms_per_frame")  # the objective is already ms per frame
+    columns = ["trial", "model", "policy", names[0], names[1], names[2]]
+    for column in columns if timed else [*columns, "ms/frame"]:
         table.add_column(column, justify="left" if column in ("model", "policy") else "right")
     for trial in sorted(front, key=lambda t: t.values[0]):
         _, top1, params = trial.values
@@ -448,7 +450,7 @@ def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) 
             f"{epf:.4g}{interval}",
             f"{top1:.2f}",
             f"{params:.3f}",
-            "" if ms is None else f"{ms:.3f}",
+            *([] if timed else ["" if ms is None else f"{ms:.3f}"]),
         )
     console.print(table)
 
