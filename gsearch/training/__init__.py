@@ -6,7 +6,8 @@
 
 Modules: :mod:`~gsearch.training.recipes` (what to train with),
 :mod:`~gsearch.training.schedule` (lr per step), :mod:`~gsearch.training.loop`
-(``train``, ``evaluate``, ``train_proxy_seeds``), :mod:`~gsearch.training.checkpoint`
+(``train`` in named phases), :mod:`~gsearch.training.evaluate`, :mod:`~gsearch.training.seeds`
+(``train_proxy_seeds``), :mod:`~gsearch.training.checkpoint`
 (atomic save, load onto the CPU, RNG state), :mod:`~gsearch.training.averaging`
 (the weight average), :mod:`~gsearch.training.results` (what a run returns).
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 from gsearch.training.averaging import WeightAverage
 from gsearch.training.checkpoint import CHECKPOINT_NAME
-from gsearch.training.loop import EpochShuffleSampler, evaluate, train, train_proxy_seeds
+from gsearch.training.evaluate import evaluate
+from gsearch.training.loop import EpochShuffleSampler, train
 from gsearch.training.recipes import (
     FULL,
     PROXY,
@@ -33,6 +35,7 @@ from gsearch.training.recipes import (
 )
 from gsearch.training.results import EpochRecord, SeedSummary, TrainMetrics
 from gsearch.training.schedule import learning_rate
+from gsearch.training.seeds import train_proxy_seeds
 
 __all__ = [
     "CHECKPOINT_NAME",

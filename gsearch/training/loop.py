@@ -11,9 +11,8 @@ completed epoch (same weights, optimiser state, RNG state and data order).
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,9 @@ from gsearch.training.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from gsearch.training.recipes import PROXY, Amp, Recipe
-from gsearch.training.results import EpochRecord, SeedSummary, TrainMetrics
+from gsearch.training.evaluate import autocast, clean_loader_errors, evaluate
+from gsearch.training.recipes import Recipe
+from gsearch.training.results import EpochRecord, TrainMetrics
 from gsearch.training.schedule import advance, lr_scheduler
 
 
@@ -61,14 +61,6 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.size
-
-
-def autocast(device: torch.device, amp: Amp) -> contextlib.AbstractContextManager[Any]:
-    """The recipe's mixed precision on ``device`` (a no-op when ``amp`` is ``off``)."""
-    if amp == "off":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @dataclass
@@ -100,49 +92,6 @@ class _Run:
     @property
     def evaluated(self) -> nn.Module:
         return self.model if self.average is None else self.average.model
-
-
-def evaluate(
-    model: nn.Module,
-    data: DatasetBundle,
-    *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 256,
-    amp: Amp = "off",
-    channels_last: bool = False,
-    num_workers: int = 0,
-) -> tuple[float, float, float]:
-    """Validation top-1 (percent), top-5 (percent) and mean cross-entropy of ``model``."""
-    device = torch.device(device)
-    loader = DataLoader(
-        data.val,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=device.type == "cuda",
-    )
-    k = min(5, data.num_classes)
-    correct1 = correct5 = seen = 0
-    loss_sum = 0.0
-    model.eval()
-    with torch.no_grad(), _clean_loader_errors():
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with autocast(device, amp):
-                logits = model(images)
-            logits = logits.float()
-            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-            top = logits.topk(k, dim=1).indices
-            hits = top.eq(labels.unsqueeze(1))
-            correct1 += int(hits[:, 0].sum())
-            correct5 += int(hits.any(dim=1).sum())
-            seen += labels.numel()
-    if seen == 0:
-        raise GsearchError(f"validation split of dataset {data.name!r} is empty")
-    return 100.0 * correct1 / seen, 100.0 * correct5 / seen, loss_sum / seen
 
 
 def train(
@@ -184,7 +133,7 @@ def train(
     finished = _resume(run)
     if finished is not None:
         return finished
-    with _training_progress(run, quiet) as show, _clean_loader_errors():
+    with _training_progress(run, quiet) as show, clean_loader_errors():
         for epoch in range(run.start_epoch, recipe.epochs):
             record = _epoch(run, epoch, show)
             run.history.append(record)
@@ -437,76 +386,3 @@ def _backward_and_step(
     scaler.step(optimizer)
     scaler.update()
     return True
-
-
-def _worker_message(exc: GsearchError) -> str:
-    """The original one-line message of a GsearchError re-raised from a DataLoader worker."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    for line in reversed(lines):
-        prefix = "GsearchError: "
-        if prefix in line:
-            return line.split(prefix, 1)[1]
-    return lines[-1] if lines else "data loading failed"
-
-
-@contextlib.contextmanager
-def _clean_loader_errors() -> Iterator[None]:
-    try:
-        yield
-    except GsearchError as exc:
-        if "\n" in str(exc):
-            raise GsearchError(_worker_message(exc)) from None
-        raise
-
-
-def train_proxy_seeds(
-    build_model: Callable[[], nn.Module],
-    data: DatasetBundle,
-    recipe: Recipe = PROXY,
-    *,
-    seeds: Sequence[int] | None = None,
-    device: str | torch.device = "cpu",
-    checkpoint_dir: str | Path | None = None,
-    quiet: bool = True,
-) -> SeedSummary:
-    """Train the proxy once per seed and summarise top-1 by median and spread.
-
-    Each seed seeds the model's initialisation (``build_model`` is called after
-    ``torch.manual_seed(seed)``) and the training (``recipe.seed``).
-
-    Args:
-        build_model: Returns a fresh model with ``data.num_classes`` outputs.
-        data: Train and validation splits.
-        recipe: The proxy recipe (or any other).
-        seeds: Seeds to run; ``None`` uses ``recipe.seeds``.
-        device: Where to train.
-        checkpoint_dir: Parent folder; seed ``s`` checkpoints in ``seed-s/``.
-        quiet: No progress bars.
-    """
-    chosen = tuple(recipe.seeds if seeds is None else seeds)
-    if not chosen:
-        raise GsearchError("train_proxy_seeds needs at least one seed")
-    runs = []
-    for seed in chosen:
-        torch.manual_seed(seed)
-        model = build_model()
-        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / f"seed-{seed}"
-        runs.append(
-            train(
-                model,
-                data,
-                recipe.with_(seed=seed),
-                device=device,
-                checkpoint_dir=folder,
-                quiet=quiet,
-            )
-        )
-    top1s = tuple(run.top1 for run in runs)
-    return SeedSummary(
-        median_top1=statistics.median(top1s),
-        spread_top1=max(top1s) - min(top1s),
-        seeds=chosen,
-        top1s=top1s,
-        runs=tuple(runs),
-        seconds=sum(run.seconds for run in runs),
-    )
