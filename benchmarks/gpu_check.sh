@@ -24,8 +24,11 @@
 # sizes (<= 10 minutes; tests/test_gpu_check.py runs it): no GPU minute is spent on a
 # broken script. Exit status 0 only when every stage did.
 #
-# On the GPU machine (torch, no optuna): carry .whl/ made by ../shared/gpu/wheels.sh with
-# the extra wheels (see BENCHMARKS.md, "GPU check"); everything printed goes to
+# On the GPU machine (torch, no optuna): carry .whl/ made by
+#   ../shared/gpu/wheels.sh scikit-learn scipy joblib threadpoolctl cloudpickle matplotlib \
+#     contourpy cycler fonttools kiwisolver pyparsing packaging plotly narwhals PyYAML tqdm
+# (that list ran the dry run in a CPU environment holding only what the GPU machine has:
+# GPU_CHECK_WHEELS=<folder of the same wheels for this Python>); everything printed goes to
 # $OUT/gpu_check.log, results (JSON) beside it; the short tables come last.
 set -uo pipefail
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
@@ -38,9 +41,10 @@ finish() {  # let tee write the log's last lines before the script ends
 }
 trap finish EXIT
 export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
+WHEELS=${GPU_CHECK_WHEELS:-.whl}  # another folder: the CPU check of the wheel list
+if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
+    --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD

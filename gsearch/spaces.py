@@ -78,6 +78,7 @@ class SearchSpace:
         values: G values (group_size, per_layer), g values (groups) or policy strings (list).
         beta: (low, high) of beta for ``cost_model``, uniform.
         gamma: (low, high) of gamma for ``cost_model``, log-uniform.
+        tradeoff: (low, high) of the energy/params weight for ``calibrated``, log-uniform.
         defaults: Run defaults.
         path: The file it was read from.
         epf_resolution: Input side at which EPF is measured (None: the dataset's
@@ -93,6 +94,7 @@ class SearchSpace:
     values: tuple[Any, ...] = ()
     beta: tuple[float, float] = (0.05, 1.0)
     gamma: tuple[float, float] = (1e2, 1e10)
+    tradeoff: tuple[float, float] = (1e-2, 1e2)
     defaults: SpaceDefaults = field(default_factory=SpaceDefaults)
     path: Path | None = None
     epf_resolution: int | None = None

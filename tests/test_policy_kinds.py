@@ -23,7 +23,7 @@ class _Space:
 
 
 def test_every_space_kind_is_a_module_of_the_registry() -> None:
-    assert SPACE_KINDS == ("group_size", "groups", "cost_model", "per_layer", "list")
+    assert SPACE_KINDS == ("group_size", "groups", "cost_model", "per_layer", "list", "calibrated")
     assert [kind.name for kind in KINDS.values()] == list(SPACE_KINDS)
     for kind in KINDS.values():
         if kind.key is not None:

@@ -6,12 +6,12 @@ import optuna
 import pytest
 
 from gsearch.errors import GsearchError
-from gsearch.policies import ConstantGroupSize, CostModel, PerLayer
+from gsearch.policies import Calibrated, ConstantGroupSize, CostModel, PerLayer
 from gsearch.spaces import list_spaces, load_space
 
 
 def test_shipped_spaces_load() -> None:
-    assert list_spaces() == ["e2gc", "fggc", "paper", "per_layer", "predicted"]
+    assert list_spaces() == ["e2gc", "fggc", "paper", "paper_eq2", "per_layer", "predicted"]
     for name in list_spaces():
         space = load_space(name)
         assert space.models and space.epf_batch_sizes
@@ -44,14 +44,16 @@ def _suggest(name: str) -> list[object]:
 
 def test_suggestions_are_policies_of_the_spaces_kind() -> None:
     assert all(isinstance(p, ConstantGroupSize) for p in _suggest("e2gc"))
-    assert all(isinstance(p, CostModel) and 0.05 <= p.beta <= 1 for p in _suggest("predicted"))
+    assert all(isinstance(p, CostModel) and 0.05 <= p.beta <= 1 for p in _suggest("paper_eq2"))
+    assert all(isinstance(p, Calibrated) and 0.01 <= p.weight <= 100 for p in _suggest("predicted"))
     per_layer = _suggest("per_layer")
     assert all(isinstance(p, PerLayer) and len(p.group_sizes) == 13 for p in per_layer)
 
 
 def test_grid_refuses_continuous_and_huge_spaces() -> None:
-    with pytest.raises(GsearchError, match="finite space"):
-        load_space("predicted").grid(32)
+    for name in ("paper_eq2", "predicted"):
+        with pytest.raises(GsearchError, match="finite space"):
+            load_space(name).grid(32)
     with pytest.raises(GsearchError, match="96,889,010,407 settings"):
         load_space("per_layer").grid(32)
 

@@ -14,8 +14,11 @@ plus what the rest of it costs. Three ways to combine a calibration's measuremen
 ``anchor`` is exact at the anchor and keeps its error to the layers that changed;
 ``scaled`` is exact at the anchor and at the rest. Which is closest to measured whole
 networks is a question for measurement: ``benchmarks/predictor_accuracy.py`` measures
-all three (BENCHMARKS.md, "Predictor accuracy") and :data:`DEFAULT_FORMULATION` is the
-one that won there.
+all three (BENCHMARKS.md, "Predictor accuracy"). :data:`DEFAULT_FORMULATION` is ``sum``:
+it had the lowest MAPE in every run so far (cpu-2c: 29.0% against 28.3-41.2% at B=2,
+13.0% against 17.7-20.6% in the dry run; tau tied), and it can never predict a
+non-positive EPF, which ``scaled`` does when noise puts the anchor below the rest.
+The GPU run of ``benchmarks/gpu_check.sh`` decides it on NVML.
 
 A prediction is labelled ``predicted`` (its source is ``predicted-<meter>``) and is
 never mixed with measured values.
@@ -33,7 +36,7 @@ SUM = "sum"
 ANCHORED = "anchor"
 SCALED = "scaled"
 FORMULATIONS = (SUM, ANCHORED, SCALED)
-DEFAULT_FORMULATION = SCALED
+DEFAULT_FORMULATION = SUM
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ and returns one g per layer. One module per kind:
 * :mod:`~gsearch.policies.cost_model` (``beta=0.5,gamma=1e4``): g from the paper's Eq. 2.
 * :mod:`~gsearch.policies.per_layer` (``layers=1,2,4``): one G per grouped layer.
 * :mod:`~gsearch.policies.listed`: a space's list of policy strings of the kinds above.
+* :mod:`~gsearch.policies.calibrated` (``tradeoff=0.3``): g per layer from this device's
+  calibration, at a trade-off between predicted energy and params.
 
 Each kind parses its string and TOML forms, lists the values that fit a model, suggests
 from an Optuna trial and enumerates a grid (:class:`PolicyKind`); :data:`KINDS` is the
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 from gsearch.errors import GsearchError
 from gsearch.layers import LayerSpec, divisors, valid_group_sizes, valid_groups
-from gsearch.policies import cost_model, group_size, groups, per_layer
+from gsearch.policies import calibrated, cost_model, group_size, groups, per_layer
 from gsearch.policies._kind import MAX_GRID_POINTS, Policy, PolicyKind, fits
+from gsearch.policies.calibrated import Calibrated
 from gsearch.policies.cost_model import CostModel, round_to_valid_groups
 from gsearch.policies.group_size import ConstantGroupSize
 from gsearch.policies.groups import ConstantGroups
@@ -64,6 +67,7 @@ KINDS: dict[str, PolicyKind] = {
     kind.name: kind for kind in (*_STRING_KINDS[:2], cost_model.KIND, per_layer.KIND)
 }
 KINDS["list"] = ListedKind(parse_policy)
+KINDS[calibrated.KIND.name] = calibrated.KIND
 """Space kind -> its module's kind object, in the order a space file's error lists them."""
 
 
@@ -85,6 +89,7 @@ __all__ = [
     "KINDS",
     "MAX_GRID_POINTS",
     "POLICY_FORMS",
+    "Calibrated",
     "ConstantGroupSize",
     "ConstantGroups",
     "CostModel",

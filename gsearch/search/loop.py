@@ -24,6 +24,7 @@ from gsearch.data import DatasetBundle, dataset_info
 from gsearch.errors import GsearchError
 from gsearch.pareto import front_hypervolume, pareto_trials
 from gsearch.policies import parse_policy
+from gsearch.search.calibrated import calibrated_binder
 from gsearch.search.config import RunConfig
 from gsearch.search.ladder import ladder_promotions
 from gsearch.search.meter_lock import MeterLock
@@ -203,6 +204,8 @@ def open_stage(
     if sampler is None:
         seed = config.seed * 1_000 + config.worker_index  # workers draw different points
         sampler = make_sampler(config.sampler, seed, space, resolution, config.trials)
+    # A missing calibration is one line before the study is touched.
+    bind = calibrated_binder(config, probe) if space.kind == "calibrated" else None
     study = open_study(
         config.storage,
         study_name,
@@ -227,6 +230,7 @@ def open_stage(
             config.checkpoint_root, study_name, fidelity, recipe_tag(recipe)
         ),
         energy_budget=config.energy_budget,
+        bind=bind,
     )
     if not config.quiet:
         choice = probe.session.choice

@@ -37,9 +37,9 @@ def meter_id(session: EnergySession) -> str:
 class MeterLock:
     """Exclusive hold of a meter by this process (a context manager)."""
 
-    def __init__(self, meter: str, folder: Path = LOCK_DIR) -> None:
+    def __init__(self, meter: str, folder: Path | None = None) -> None:
         self.meter = meter
-        self.path = folder / f"{safe_name(meter)}.lock"
+        self.path = (folder or LOCK_DIR) / f"{safe_name(meter)}.lock"
         self._handle: IO[str] | None = None
 
     @classmethod

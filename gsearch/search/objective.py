@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,6 +170,8 @@ class TrialObjective:
         replicates: Replicate seeds of each architecture.
         checkpoint_root: Folder of the stage's checkpoints.
         energy_budget: Largest acceptable EPF, or None.
+        bind: Turns a drawn policy that needs this device's calibration (the calibrated
+            space's trade-off) into the network it picks; None where the space has none.
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class TrialObjective:
         replicates: Sequence[int],
         checkpoint_root: Path,
         energy_budget: float | None = None,
+        bind: Callable[[str, Policy], Policy] | None = None,
     ) -> None:
         self.space = space
         self.fidelity = fidelity
@@ -198,10 +201,14 @@ class TrialObjective:
         self.replicates = tuple(replicates)
         self.checkpoint_root = checkpoint_root
         self.energy_budget = energy_budget
+        self.bind = bind
 
     def architecture(self, trial: optuna.Trial) -> Architecture:
         """The network a trial's parameters describe."""
         model, policy = self.space.suggest(trial, self.resolution)
+        if self.bind is not None:
+            trial.set_user_attr("drawn_policy", str(policy))
+            policy = self.bind(model, policy)
         _, _, groups = resolve_groups(model, policy, self.resolution)
         return Architecture(model, policy, tuple(groups), self.num_classes, self.resolution)
 

@@ -45,3 +45,55 @@ def test_a_study_of_predictions_is_labelled_predicted(config: MakeConfig, tmp_pa
     with pytest.raises(GsearchError, match="energy_source = 'predicted-time'"):
         run_search(config(energy="time", space_text=PREDICTED_SPACE, trials=3))
     assert len(optuna.load_study(study_name="t", storage=made.storage).trials) == 2
+
+
+CALIBRATED_SPACE = PREDICTED_SPACE.replace('kind = "group_size"\nvalues = [1, 2, 4, 8]',
+                                           'kind = "calibrated"').replace(
+    'sampler = "grid"', 'sampler = "random"')  # fmt: skip
+
+
+def test_the_trade_off_picks_cheap_kernels_at_zero_and_few_params_when_large() -> None:
+    from gsearch.models import layer_specs
+    from gsearch.policies import Calibrated
+
+    specs = layer_specs("tiny_convnet", 32)
+
+    def cost(index: int, g: int) -> float:  # depthwise is the cheapest kernel here
+        return 1.0 + 0.1 * (specs[index].in_channels // g)
+
+    cheapest = Calibrated(0.0).choose(specs, cost)
+    assert cheapest == [s.in_channels for s in specs]  # g = m: depthwise
+    assert Calibrated(1e6).choose(specs, cost) == cheapest  # depthwise has fewest params too
+
+    def costly_depthwise(index: int, g: int) -> float:
+        return 10.0 if g == specs[index].in_channels else 1.0
+
+    assert Calibrated(0.0).choose(specs, costly_depthwise) != cheapest
+    assert Calibrated(1e6).choose(specs, costly_depthwise) == cheapest
+    assert str(Calibrated(0.5).bind(specs, cost)).startswith("layers=")
+
+
+def test_the_calibrated_space_without_a_calibration_names_the_command(
+    config: MakeConfig, tmp_path: Path
+) -> None:
+    with pytest.raises(GsearchError, match="gsearch calibrate --model tiny_convnet"):
+        run_search(config(energy="model", space_text=CALIBRATED_SPACE, sampler="random"))
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.slow
+def test_the_calibrated_space_picks_each_layers_g_from_the_calibration(
+    config: MakeConfig, tmp_path: Path
+) -> None:
+    made = config(energy="model", space_text=CALIBRATED_SPACE, trials=3, sampler="random")
+    space = load_space(str(tmp_path / "tiny.toml"))
+    target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
+    quick = EpfProtocol(repeats=1, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
+    with open_session("cpu", "time") as session:
+        calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
+                  directory=tmp_path / "cache")  # fmt: skip
+    result = run_search(made)
+    for trial in result.study.trials:
+        assert trial.user_attrs["drawn_policy"].startswith("tradeoff=")
+        assert trial.user_attrs["policy"].startswith("layers=")
+        assert "tradeoff" in trial.params
