@@ -419,16 +419,31 @@ def _fake_nvml() -> Any:
     return fake
 
 
+class _Patch:
+    """setattr with undo: what the fake NVML's install needs, without pytest (the GPU
+    machine, where the dry run of the GPU check also runs this, has none)."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def setattr(self, target: Any, name: str, value: Any) -> None:
+        self._saved.append((target, name, getattr(target, name)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        while self._saved:
+            target, name, value = self._saved.pop()
+            setattr(target, name, value)
+
+
 def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Aligned vs plain windows on the simulated 100 ms NVML counter (no GPU, no model)."""
-    import pytest
-
     fake = _fake_nvml()
     from gsearch.energy.nvml import NvmlMeter
     from gsearch.energy.window import measure_aligned, measure_plain, run_for
 
     rows = []
-    patch = pytest.MonkeyPatch()
+    patch = _Patch()
     try:
         for window_s in (0.3, 1.0, 5.0):
             for step_s in (0.001, 0.0137, 0.0973):
@@ -488,15 +503,13 @@ def simulate_counters() -> list[dict[str, Any]]:
 
     Eight 0.6 s windows per cell, 0.3 s apart, polls 3 ms apart (an H200's read time).
     """
-    import pytest
-
     fake = _fake_nvml()
     from gsearch.energy.nvml import NvmlMeter
     from gsearch.energy.ticks import fit_tick_grid, grid_energy_per_step
     from gsearch.energy.window import measure_aligned, run_for
 
     rows = []
-    patch = pytest.MonkeyPatch()
+    patch = _Patch()
     try:
         for name, options in COUNTERS.items():
             for step_s in (0.0011, 0.0196):

@@ -66,6 +66,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a warm-up may be none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _text(text: str) -> str:
     """A non-empty value (an empty one would silently mean the default)."""
     if not text.strip():
@@ -736,7 +747,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--window", type=_positive_float, default=None, help="window length, seconds")
     p.add_argument(
-        "--warmup", type=_positive_float, default=None, help="warm-up per variant, seconds"
+        "--warmup", type=_non_negative_float, default=None, help="warm-up per variant, seconds"
     )
     p.add_argument("--cache-dir", type=_text, default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
@@ -903,8 +914,10 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pass", dest="pass_", choices=("training", "inference"), default="training")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
-    p.add_argument("--window", type=float, default=None, help="window length, seconds")
-    p.add_argument("--warmup", type=float, default=None, help="warm-up per entry, seconds")
+    p.add_argument("--window", type=_positive_float, default=None, help="window length, seconds")
+    p.add_argument(
+        "--warmup", type=_non_negative_float, default=None, help="warm-up per entry, seconds"
+    )
     p.add_argument("--cache-dir", default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
     p.add_argument("--quiet", action="store_true", help="no progress display")

@@ -231,7 +231,7 @@ CASES: list[tuple[str, list[str], str]] = [
     # ------------------------------------------------------------ profile
     ("profile-window-nan", ["profile", "--window", "nan"], "--window: expected a finite number > 0, got 'nan'"),
     ("profile-window-zero", ["profile", "--window", "0"], "--window: expected a finite number > 0, got '0'"),
-    ("profile-warmup-inf", ["profile", "--warmup", "inf"], "--warmup: expected a finite number > 0, got 'inf'"),
+    ("profile-warmup-inf", ["profile", "--warmup", "inf"], "--warmup: expected a finite number >= 0, got 'inf'"),
     ("profile-repeats-zero", ["profile", "--repeats", "0"], "--repeats: expected a positive integer, got 0"),
     ("profile-batch-zero", ["profile", "--batch", "0"], "batch sizes must be positive integers, got '0'"),
     ("profile-batch-word", ["profile", "--batch", "big"], "malformed batch list 'big'"),

@@ -298,9 +298,11 @@ def test_proxy_over_seeds_gives_median_and_spread(
 
 
 def test_corrupt_image_during_training_is_one_line_naming_it(imagenet_root: Path) -> None:
+    # Every image is decoded before a run starts; one that breaks afterwards (a disk
+    # error, a file replaced under a running job) still ends training in one line.
     bad = imagenet_root / "train" / "n01443537" / "n01443537_1.JPEG"
-    bad.write_bytes(bad.read_bytes()[:150])
     data = get_dataset("imagenet", imagenet_root, resolution=16)
+    bad.write_bytes(bad.read_bytes()[:150])
     model = create_model("tiny_convnet", policy="G=1", num_classes=3)
     for workers in (0, 1):
         recipe = FAST.with_(epochs=1, batch_size=4, num_workers=workers)
