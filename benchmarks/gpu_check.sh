@@ -41,7 +41,11 @@ finish() {  # let tee write the log's last lines before the script ends
 }
 trap finish EXIT
 export PYTHONUNBUFFERED=1
-WHEELS=${GPU_CHECK_WHEELS:-.whl}  # another folder: the CPU check of the wheel list
+# The GPU machine's .whl/ (cp312); a dry run takes wheels only from GPU_CHECK_WHEELS (the
+# CPU check of the wheel list), else it runs in the environment it was started from.
+DEFAULT_WHEELS=.whl
+[ "$DEVICE" = cpu ] && DEFAULT_WHEELS=/nonexistent
+WHEELS=${GPU_CHECK_WHEELS:-$DEFAULT_WHEELS}
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site "$WHEELS"/*.whl || exit 1
