@@ -10,7 +10,7 @@ and reports per config:
 * Kendall tau between the two sweeps' rankings (all configs, and per batch; >= 0.9);
 * device seconds per config and batch (target <= 10 s);
 * where the counter ticks (NVML), a diagnosis of the spread from the windows' own counter
-  ticks, at no extra device time (``gsearch.energy.ticks``): ``alpha`` (does the energy
+  ticks, at no extra device time (``benchmarks.ticks``): ``alpha`` (does the energy
   of a counter change follow its visible interval?), the EPF with the windows' ends moved
   to the session's regular tick grid (its spread and bias beside the aligned ones), and
   each row's outlier window with the row measured just before it and the temperatures.
@@ -50,16 +50,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.ticks import RowDiagnosis, diagnose_rows, tick_statistics  # noqa: E402
+from gsearch.candidates import registry_candidate  # noqa: E402
 from gsearch.energy import (  # noqa: E402
     EpfProtocol,
     EpfResult,
     StepConfig,
     measure_candidates,
     open_session,
-    registry_candidate,
 )
 from gsearch.energy.stats import kendall_tau, spread  # noqa: E402
-from gsearch.energy.ticks import RowDiagnosis, diagnose_rows, tick_statistics  # noqa: E402
 from gsearch.errors import GsearchError  # noqa: E402
 
 console = Console(width=160)
@@ -504,8 +504,8 @@ def simulate_counters() -> list[dict[str, Any]]:
     Eight 0.6 s windows per cell, 0.3 s apart, polls 3 ms apart (an H200's read time).
     """
     fake = _fake_nvml()
+    from benchmarks.ticks import fit_tick_grid, grid_energy_per_step
     from gsearch.energy.nvml import NvmlMeter
-    from gsearch.energy.ticks import fit_tick_grid, grid_energy_per_step
     from gsearch.energy.window import measure_aligned, run_for
 
     rows = []

@@ -7,7 +7,7 @@ changes about every 100 ms (``NVML_TICK_SECONDS``). This probe measures, idle an
 * the cost of one ``nvmlDeviceGetTotalEnergyConsumption`` call (median, 99th percentile);
 * the time between counter changes (median, min, max) and the energy per change, and
   ``alpha``: does a change's energy follow its visible interval (1) or not (0, a regular
-  grid's energy shown late; see :mod:`gsearch.energy.ticks`)?
+  grid's energy shown late; see :mod:`benchmarks.ticks`)?
 * the torch-to-NVML device mapping (torch's UUID against NVML's).
 
 It needs a GPU; it prints one short table and writes ``nvml_probe.json`` to ``--out``.
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.ticks import tick_statistics  # noqa: E402
 from gsearch.energy.nvml import NVML_TICK_SECONDS  # noqa: E402
 from gsearch.energy.select import open_meter  # noqa: E402
-from gsearch.energy.ticks import tick_statistics  # noqa: E402
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -35,8 +35,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gsearch.calibration_plan import calibration_target, policy_layers
+from gsearch.candidates import registry_candidate
 from gsearch.energy.calibrate import calibrate
-from gsearch.energy.epf import EpfProtocol, measure_candidates, open_session, registry_candidate
+from gsearch.energy.epf import EpfProtocol, measure_candidates, open_session
 from gsearch.energy.predict import FORMULATIONS, predict_epf
 from gsearch.energy.stats import kendall_tau
 from gsearch.energy.steps import StepConfig

@@ -777,8 +777,8 @@ def _print_stderr(line: str) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from gsearch.energy.profile import parse_batches, profile, render_table, to_csv, to_json
     from gsearch.preflight import check_output_folder
+    from gsearch.profile import parse_batches, profile, render_table, to_csv, to_json
 
     batches = parse_batches(args.batch)
     if not args.no_cache:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 from gsearch.errors import GsearchError
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from gsearch.layers import LayerSpec
 
 
@@ -158,3 +160,33 @@ def fit_cost_model(
         scale=math.exp(log_scale),
         rms_log_error=math.sqrt(error / len(epf)),
     )
+
+
+# ---------------------------------------------------------------- Eq. 1 per frame at a batch
+# For a batch of B frames a layer does B times the MACs and moves B times the activations
+# but reads its P weights once, so the per-frame score at batch B is
+#     sum over layers of (B*M_c)^(1-beta) * (B*A + P)^beta / B
+# which is exactly Eq. 1 at B = 1 and falls with B as weight reuse grows.
+def score_per_frame(rows: Sequence[HasCost], batch: int = 1, beta: float = 0.5) -> float:
+    """Eq. 1 summed over ``rows`` for one frame of a batch of ``batch``, model units.
+
+    Args:
+        rows: Per-layer Table II totals for one image (e.g. ``count.layer_rows(model)``).
+        batch: Frames per step; weights are shared by the batch.
+        beta: Eq. 1's weight of memory traffic, in (0, 1].
+    """
+    if batch < 1:
+        raise GsearchError(f"batch must be >= 1, got {batch}")
+    total = sum(
+        energy_score(batch * row.macs, batch * row.activations, row.params, beta) for row in rows
+    )
+    return total / batch
+
+
+def model_score_per_frame(
+    model: nn.Module, resolution: int = 224, batch: int = 1, beta: float = 0.5
+) -> float:
+    """Eq. 1 score per frame of a built model (a meta-device model costs nothing to count)."""
+    from gsearch.count import layer_rows  # count builds on this module's quantities
+
+    return score_per_frame(layer_rows(model, resolution), batch, beta)

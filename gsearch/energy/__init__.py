@@ -4,8 +4,11 @@
 * :mod:`~gsearch.energy.nvml`, :mod:`~gsearch.energy.rapl`, :mod:`~gsearch.energy.model`:
   the sources; :func:`~gsearch.energy.select.open_meter` picks one (``auto``).
 * :mod:`~gsearch.energy.window`: tick-aligned and plain windows.
-* :mod:`~gsearch.energy.epf`: the protocol (:func:`measure_epf`, :func:`measure_candidates`).
-* :mod:`~gsearch.energy.profile`: what ``gsearch profile`` prints.
+* :mod:`~gsearch.energy.epf`: the protocol (:func:`measure_candidates`).
+
+A leaf: nothing here imports models, policies, the cost model or the search; it measures
+a :class:`Candidate` (a label and a module factory; :mod:`gsearch.candidates` builds them
+from the registry), and ``gsearch profile``'s report lives in :mod:`gsearch.profile`.
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ from gsearch.energy.epf import (
     EpfProtocol,
     EpfResult,
     measure_candidates,
-    measure_epf,
     open_session,
-    registry_candidate,
 )
 from gsearch.energy.meter import EnergyChoice, Measurement, Meter
 from gsearch.energy.select import open_meter, resolve_device
@@ -37,9 +38,7 @@ __all__ = [
     "Meter",
     "StepConfig",
     "measure_candidates",
-    "measure_epf",
     "open_meter",
     "open_session",
-    "registry_candidate",
     "resolve_device",
 ]

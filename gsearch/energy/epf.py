@@ -45,7 +45,7 @@ from torch import nn
 from gsearch.energy.cache import EpfCache
 from gsearch.energy.facts import device_facts, identity
 from gsearch.energy.meter import JOULES, Clock, EnergyChoice, Meter, SystemClock
-from gsearch.energy.model import ModelMeter, score_per_frame
+from gsearch.energy.model import ModelMeter
 from gsearch.energy.rapl import POWERCAP_ROOT
 from gsearch.energy.select import open_meter, resolve_device
 from gsearch.energy.stats import median_interval, spread
@@ -147,29 +147,7 @@ class Candidate:
     model: str
     policy: str
     build: Callable[[], nn.Module] = field(compare=False, repr=False)
-
-
-def registry_candidate(
-    model: str,
-    policy: str | None = None,
-    *,
-    num_classes: int = 1000,
-    width: float = 1.0,
-    resolution: int = 224,
-) -> Candidate:
-    """A candidate from the model registry (``gsearch.models.create_model``)."""
-    from gsearch.models import create_model, get_family
-    from gsearch.policies import as_policy
-
-    family = get_family(model)
-    label = str(as_policy(policy, family.default_policy))
-
-    def build() -> nn.Module:
-        return create_model(
-            model, policy, num_classes=num_classes, width=width, resolution=resolution
-        )
-
-    return Candidate(model, label, build)
+    score: Callable[[int], float] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -210,7 +188,7 @@ class EpfResult:
             session across rows).
         window_temperatures_c: Device temperature after each window.
         window_ticks: Aligned windows: each window's counter ticks, (seconds, joules,
-            steps) since its first (see :mod:`gsearch.energy.ticks`).
+            steps) since its first (see :mod:`benchmarks.ticks`).
         facts: Device and software facts (GPU, driver, power limit, clocks, versions...).
         energy_reason: Why this energy source was chosen.
         message: Why the row failed, for ``oom``.
@@ -281,13 +259,10 @@ def architecture_fingerprint(model: nn.Module) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def describe_candidate(candidate: Candidate, resolution: int) -> tuple[str, list[Any]]:
-    """Fingerprint and per-layer rows of a candidate, built on the meta device (free)."""
-    from gsearch.count import layer_rows
-
+def candidate_fingerprint(candidate: Candidate) -> str:
+    """Fingerprint of a candidate's network, built on the meta device (free)."""
     with torch.device("meta"):
-        model = candidate.build()
-    return architecture_fingerprint(model), layer_rows(model, resolution)
+        return architecture_fingerprint(candidate.build())
 
 
 class EnergySession:
@@ -632,6 +607,18 @@ def cache_key(
     }
 
 
+def _model_score(session: EnergySession, candidate: Candidate, batch: int) -> float:
+    """What the model meter charges a frame of ``candidate`` (0 for measured sources)."""
+    if session.meter is not None:
+        return 0.0
+    if candidate.score is None:
+        raise GsearchError(
+            f"the model meter scores {candidate.model} {candidate.policy} with the paper's "
+            "Eq. 1, but the candidate carries no score (build it with gsearch.candidates)"
+        )
+    return candidate.score(batch)
+
+
 def measure_candidates(
     session: EnergySession,
     candidates: Sequence[Candidate],
@@ -663,7 +650,7 @@ def measure_candidates(
         raise GsearchError("the same model and policy is listed twice")
     step = step or StepConfig(batch=1)
     protocol = protocol or EpfProtocol()
-    described = {c: describe_candidate(c, step.resolution) for c in candidates}
+    fingerprints = {c: candidate_fingerprint(c) for c in candidates}
     results: dict[tuple[Candidate, int], EpfResult] = {}
     work = _Measurement(session, step, protocol, runner_factory)
     with cudnn_benchmark(step.cudnn_benchmark):
@@ -672,8 +659,9 @@ def measure_candidates(
             todo: list[tuple[Candidate, float]] = []
             keys: dict[Candidate, dict[str, Any]] = {}
             for candidate in candidates:
-                fingerprint, rows = described[candidate]
-                keys[candidate] = cache_key(candidate, fingerprint, config, protocol, session)
+                keys[candidate] = cache_key(
+                    candidate, fingerprints[candidate], config, protocol, session
+                )
                 hit = cache.get(keys[candidate]) if cache is not None else None
                 if hit is not None:
                     cached = EpfResult.from_dict(hit)
@@ -682,7 +670,7 @@ def measure_candidates(
                     )
                     session.log(f"{candidate.model} {candidate.policy} B={batch}: cached")
                     continue
-                todo.append((candidate, score_per_frame(rows, batch)))
+                todo.append((candidate, _model_score(session, candidate, batch)))
             if not todo:
                 continue
             idle_w = session.idle_power_w(protocol.idle_seconds)
@@ -691,38 +679,3 @@ def measure_candidates(
                 if cache is not None and row.status == "ok":
                     cache.put(keys[candidate], row.to_dict())
     return [results[c, b] for c in candidates for b in batches]
-
-
-def measure_epf(
-    model: str,
-    policy: str | None,
-    batch: int,
-    *,
-    session: EnergySession | None = None,
-    device: str = "auto",
-    energy: str = "auto",
-    step: StepConfig | None = None,
-    protocol: EpfProtocol | None = None,
-    cache: EpfCache | None = None,
-    num_classes: int = 1000,
-    width: float = 1.0,
-) -> EpfResult:
-    """EPF of one registered model under one policy at one batch size.
-
-    The entry point for the search: the result carries the EPF (``epf`` with
-    ``epf_low``/``epf_high``, in ``unit``), ``source``, ``ms_per_frame`` and ``facts``.
-    Pass a ``session`` to reuse one device and meter (and one idle-power reading) across
-    many calls; otherwise one is opened with ``device``/``energy`` and closed again.
-    """
-    step = replace(step or StepConfig(batch=batch), batch=batch)
-    candidate = registry_candidate(
-        model, policy, num_classes=num_classes, width=width, resolution=step.resolution
-    )
-    step = replace(step, num_classes=num_classes)
-    own = session is None
-    active = session or open_session(device, energy)
-    try:
-        return measure_candidates(active, [candidate], [batch], step, protocol, cache=cache)[0]
-    finally:
-        if own:
-            active.close()

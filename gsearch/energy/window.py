@@ -105,7 +105,7 @@ class Window:
         end_s: Clock time it closed.
         ticks: Aligned windows: every usable counter tick from the first to the last, as
             (seconds, energy, steps) since the first; the raw material of
-            :mod:`gsearch.energy.ticks`, which asks what the counter's changes carry.
+            :mod:`benchmarks.ticks`, which asks what the counter's changes carry.
     """
 
     energy: float

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gsearch.calibration_plan import policy_layers
+from gsearch.candidates import scored_candidate
 from gsearch.energy import (
     DEFAULT_CACHE_DIR,
     Candidate,
@@ -217,7 +218,7 @@ class PredictedEnergy(MeasuredEnergy):
 
 def _candidate(arch: Architecture) -> Candidate:
     # The label is the architecture key: two policies with the same groups are one row.
-    return Candidate(arch.model, arch.key, arch.build)
+    return scored_candidate(arch.model, arch.key, arch.build, arch.resolution)
 
 
 def _check(rows: Sequence[EpfResult]) -> None:

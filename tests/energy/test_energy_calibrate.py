@@ -28,10 +28,10 @@ from gsearch.energy.calibrate import (
 from gsearch.energy.epf import EpfProtocol, open_session
 from gsearch.energy.meter import SystemClock
 from gsearch.energy.predict import FORMULATIONS, predict_epf
-from gsearch.energy.profile import profile
 from gsearch.energy.steps import LayerBench, StepConfig, make_runner
 from gsearch.energy.walltime import TimeMeter
 from gsearch.errors import GsearchError
+from gsearch.profile import profile
 from gsearch.spaces import load_space
 
 QUICK = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)

@@ -7,7 +7,8 @@ import itertools
 import pytest
 import torch
 
-from gsearch.energy.epf import EpfProtocol, measure_candidates, open_session, registry_candidate
+from gsearch.candidates import registry_candidate
+from gsearch.energy.epf import EpfProtocol, measure_candidates, open_session
 from gsearch.energy.meter import SystemClock
 from gsearch.energy.steps import StepConfig, make_runner
 from gsearch.models import create_model

@@ -13,6 +13,9 @@ from fake_nvml import PowerTrace, SimRunner
 from rich.console import Console
 from torch import nn
 
+from benchmarks.ticks import diagnose_rows
+from gsearch.candidates import registry_candidate
+from gsearch.costmodel import model_score_per_frame
 from gsearch.energy.cache import EpfCache
 from gsearch.energy.epf import (
     Candidate,
@@ -21,13 +24,10 @@ from gsearch.energy.epf import (
     EpfResult,
     measure_candidates,
     open_session,
-    registry_candidate,
 )
 from gsearch.energy.meter import EnergyChoice
-from gsearch.energy.model import model_score_per_frame
 from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.steps import StepConfig, make_runner
-from gsearch.energy.ticks import diagnose_rows
 from gsearch.errors import GsearchError
 
 IDLE_W, BUSY_W = 120.0, 320.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gsearch.costmodel import network_score
+from gsearch.costmodel import model_score_per_frame, network_score, score_per_frame
 from gsearch.count import layer_rows
-from gsearch.energy.model import ModelMeter, model_score_per_frame, score_per_frame
+from gsearch.energy.model import ModelMeter
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
 

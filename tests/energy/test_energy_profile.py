@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from gsearch.cli import main
-from gsearch.energy.paper_epf import paper_epf_mj, paper_models
-from gsearch.energy.profile import parse_batches, profile, render_table, to_csv, to_json
 from gsearch.errors import GsearchError
+from gsearch.paper import paper_epf_mj, paper_models
+from gsearch.profile import parse_batches, profile, render_table, to_csv, to_json
 
 QUICK = {"repeats": 2, "window_seconds": 0.02, "warmup_seconds": 0.0, "resolution": 16}
 

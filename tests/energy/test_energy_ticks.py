@@ -9,13 +9,13 @@ import math
 import pytest
 from fake_nvml import SimRunner
 
-from gsearch.energy.nvml import NvmlMeter
-from gsearch.energy.ticks import (
+from benchmarks.ticks import (
     TickGrid,
     fit_tick_grid,
     grid_energy_per_step,
     tick_statistics,
 )
+from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.window import Window, measure_aligned, run_for
 
 TICK_S = 0.1

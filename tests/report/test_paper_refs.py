@@ -3,7 +3,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from gsearch.energy.paper_epf import paper_models
+from gsearch.paper import paper_models
 from gsearch.report.figures import pareto_figure
 from gsearch.report.labels import objectives_of
 from gsearch.report.paper_refs import paper_variants

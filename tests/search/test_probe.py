@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gsearch.energy import EpfProtocol
-from gsearch.energy.profile import profile
+from gsearch.profile import profile
 from gsearch.search import run_search
 from gsearch.search.loop import FRONT_EPF_ATTR
 from tests.search.conftest import SPACE, MakeConfig

@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.table import Table
 
+from gsearch.candidates import registry_candidate
 from gsearch.energy.cache import DEFAULT_CACHE_DIR, EpfCache
 from gsearch.energy.calibrate import Calibration, load_calibration
 from gsearch.energy.epf import (
@@ -28,14 +29,13 @@ from gsearch.energy.epf import (
     Log,
     measure_candidates,
     open_session,
-    registry_candidate,
 )
 from gsearch.energy.meter import EnergyChoice
-from gsearch.energy.paper_epf import paper_epf_mj
 from gsearch.energy.predict import DEFAULT_FORMULATION, Prediction, predict_epf
 from gsearch.energy.rapl import POWERCAP_ROOT
 from gsearch.energy.steps import INFERENCE, PASSES, TRAINING, StepConfig
 from gsearch.errors import GsearchError
+from gsearch.paper import paper_epf_mj
 
 PREDICTED = "predicted"
 PROFILE_SOURCES = ("auto", "nvml", "rapl", "time", "model", PREDICTED)
