@@ -622,7 +622,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     url = args.storage
     if url is None:
-        from gsearch.search import DEFAULT_STORAGE  # loads torch: only without --storage
+        from gsearch.paths import DEFAULT_STORAGE_URL as DEFAULT_STORAGE
 
         url = DEFAULT_STORAGE
     study, facts = open_existing_study(url, args.study)
@@ -652,7 +652,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
-    from gsearch.search import DEFAULT_STORAGE
+    from gsearch.paths import DEFAULT_STORAGE_URL as DEFAULT_STORAGE
     from gsearch.storage import open_storage
 
     storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None, create=False)
@@ -1056,7 +1056,7 @@ def _known_failure(error: Exception, storage_url: str | None) -> GsearchError | 
     import optuna
     import sqlalchemy.exc
 
-    from gsearch.search import DEFAULT_STORAGE
+    from gsearch.paths import DEFAULT_STORAGE_URL as DEFAULT_STORAGE
     from gsearch.storage import storage_error, storage_fault
 
     url = storage_url or DEFAULT_STORAGE

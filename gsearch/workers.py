@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gsearch.errors import GsearchError
 from gsearch.pareto import finished
-from gsearch.paths import safe_name
+from gsearch.paths import LOGS_DIR, safe_name
 from gsearch.search import RunConfig
 from gsearch.storage import open_storage
 
-LOG_ROOT = Path("studies/logs")
+LOG_ROOT = LOGS_DIR
 
 
 def worker_command(config_file: Path, device: str, index: int) -> list[str]:

@@ -18,7 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CACHE_DIR = Path("studies") / "cache"
+from gsearch.paths import CACHE_DIR
+
+DEFAULT_CACHE_DIR = CACHE_DIR
 
 
 def key_digest(key: dict[str, Any]) -> str:

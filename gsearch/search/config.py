@@ -16,11 +16,12 @@ from typing import Any
 from gsearch.data import dataset_info
 from gsearch.energy import EpfProtocol
 from gsearch.errors import GsearchError
+from gsearch.paths import CACHE_DIR, CHECKPOINTS_DIR, DEFAULT_STORAGE_URL
 from gsearch.spaces import SAMPLERS, SearchSpace, load_space
 from gsearch.storage import GRACE_PERIOD_SECONDS, HEARTBEAT_INTERVAL_SECONDS
 from gsearch.training import Recipe, get_recipe
 
-DEFAULT_STORAGE = "sqlite:///studies/gsearch.db"
+DEFAULT_STORAGE = DEFAULT_STORAGE_URL
 FIDELITIES = ("proxy", "full", "ladder")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -85,8 +86,8 @@ class RunConfig:
     precision: str = "fp32"
     pass_: str | None = None
     epf_protocol: EpfProtocol = field(default_factory=EpfProtocol)
-    checkpoint_root: Path = Path("studies/checkpoints")
-    cache_dir: Path | None = Path("studies/cache")
+    checkpoint_root: Path = CHECKPOINTS_DIR
+    cache_dir: Path | None = CACHE_DIR
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     skip_corrupt: bool = False
     heartbeat_s: int = HEARTBEAT_INTERVAL_SECONDS
