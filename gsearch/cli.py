@@ -55,26 +55,25 @@ def _seed(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    """A finite number > 0 (``nan``, ``inf`` and 0 are refused)."""
+def _finite_float(text: str, *, zero_allowed: bool) -> float:
+    """A finite number > 0 (>= 0 where zero is allowed): ``nan`` and ``inf`` are refused."""
+    bound = ">= 0" if zero_allowed else "> 0"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _finite_float(text, zero_allowed=False)
 
 
 def _non_negative_float(text: str) -> float:
-    """A finite number >= 0 (a warm-up may be none)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+    """A warm-up may be none."""
+    return _finite_float(text, zero_allowed=True)
 
 
 def _text(text: str) -> str:
@@ -445,9 +444,13 @@ def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) 
     columns = ["trial", "model", "policy", names[0], names[1], names[2]]
     for column in columns if timed else [*columns, "ms/frame"]:
         table.add_column(column, justify="left" if column in ("model", "policy") else "right")
-    for trial in sorted(front, key=lambda t: t.values[0]):
+
+    def shown(trial: Any) -> dict[str, Any]:
+        return {**trial.user_attrs, **remeasured.get(str(trial.number), {})}
+
+    for trial in sorted(front, key=lambda t: shown(t).get("epf", t.values[0])):
         _, top1, params = trial.values
-        attrs = {**trial.user_attrs, **remeasured.get(str(trial.number), {})}
+        attrs = shown(trial)
         epf = attrs.get("epf", trial.values[0])
         low, high = attrs.get("epf_low"), attrs.get("epf_high")
         interval = ""

@@ -88,7 +88,7 @@ class ProfileReport:
 def parse_batches(text: str) -> list[int]:
     """``1,4,16`` -> [1, 4, 16]; each must be a positive integer."""
     try:
-        batches = [int(part) for part in text.split(",") if part.strip()]
+        batches = [int(part) for part in text.split(",")]  # an empty part is a typo, not a gap
     except ValueError:
         raise GsearchError(f"malformed batch list {text!r}: expected e.g. 1,4,16") from None
     if not batches or min(batches) < 1:

@@ -235,6 +235,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("profile-repeats-zero", ["profile", "--repeats", "0"], "--repeats: expected a positive integer, got 0"),
     ("profile-batch-zero", ["profile", "--batch", "0"], "batch sizes must be positive integers, got '0'"),
     ("profile-batch-word", ["profile", "--batch", "big"], "malformed batch list 'big'"),
+    ("profile-batch-empty-part", ["profile", "--batch", "1,,2"], "malformed batch list '1,,2'"),
     ("profile-cache-file", ["profile", "--cache-dir", "afile", "--energy", "model"], "--cache-dir afile is a file, not a folder"),
     ("profile-cache-under-file", ["profile", "--cache-dir", "afile/cache", "--energy", "model"], "--cache-dir afile/cache cannot be made: afile is a file"),
     ("profile-model-unknown", ["profile", "--model", "vgg", "--energy", "model", "--no-cache"], "vgg"),

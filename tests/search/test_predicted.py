@@ -19,6 +19,16 @@ from tests.search.conftest import SPACE, MakeConfig
 PREDICTED_SPACE = SPACE.replace("epf_batch_sizes = [4, 8]", "epf_batch_sizes = [2]")
 
 
+def calibrate_tiny(tmp_path: Path) -> None:
+    """A quick time-meter calibration of the test space, where the runs look for it."""
+    space = load_space(str(tmp_path / "tiny.toml"))
+    target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
+    quick = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
+    with open_session("cpu", "time") as session:
+        calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
+                  directory=tmp_path / "cache")  # fmt: skip
+
+
 def test_predicted_without_a_calibration_names_the_command_and_writes_nothing(
     config: MakeConfig, tmp_path: Path
 ) -> None:
@@ -30,12 +40,7 @@ def test_predicted_without_a_calibration_names_the_command_and_writes_nothing(
 @pytest.mark.slow
 def test_a_study_of_predictions_is_labelled_predicted(config: MakeConfig, tmp_path: Path) -> None:
     made = config(energy="predicted", space_text=PREDICTED_SPACE, trials=2, sampler="random")
-    space = load_space(str(tmp_path / "tiny.toml"))
-    target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
-    quick = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
-    with open_session("cpu", "time") as session:
-        calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
-                  directory=tmp_path / "cache")  # fmt: skip
+    calibrate_tiny(tmp_path)
     result = run_search(made)
     assert result.study.metric_names == ["predicted_ms_per_frame", "top1", "params_m"]
     for trial in result.study.trials:
@@ -86,12 +91,7 @@ def test_the_calibrated_space_picks_each_layers_g_from_the_calibration(
     config: MakeConfig, tmp_path: Path
 ) -> None:
     made = config(energy="model", space_text=CALIBRATED_SPACE, trials=3, sampler="random")
-    space = load_space(str(tmp_path / "tiny.toml"))
-    target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
-    quick = EpfProtocol(repeats=1, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
-    with open_session("cpu", "time") as session:
-        calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
-                  directory=tmp_path / "cache")  # fmt: skip
+    calibrate_tiny(tmp_path)
     result = run_search(made)
     for trial in result.study.trials:
         assert trial.user_attrs["drawn_policy"].startswith("tradeoff=")
