@@ -131,8 +131,14 @@ def open_study(
             )
         if list(study.directions) != list(DIRECTIONS):
             raise GsearchError(f"study {name!r} has other objectives than gsearch's three")
-        for key, value in pins.items():
+        # The space is the mark of a gsearch study: written last, so a worker that
+        # opens the study meanwhile sees either no mark (and writes the same pins) or
+        # every pin, never a part of them.
+        for key, value in sorted(pins.items(), key=lambda item: item[0] == "space"):
             storage.set_study_system_attr(study_id, ATTR_PREFIX + key, value)
+        # Two first runs at once with other settings: whoever wrote last wins, the
+        # other finds out here instead of adding trials under settings not its own.
+        check_pins(name, storage.get_study_system_attrs(study_id), pins)
     else:
         check_pins(name, recorded, pins)
     if study.metric_names is None:
