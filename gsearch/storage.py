@@ -307,6 +307,24 @@ def is_gsearch_study(storage: optuna.storages.BaseStorage, study_id: int) -> boo
     return STUDY_MARK in storage.get_study_system_attrs(study_id)
 
 
+def is_foreign_study(storage: optuna.storages.BaseStorage, study_id: int) -> bool:
+    """Whether another program made the study: no gsearch mark, and something in it.
+
+    An empty study, or one whose gsearch settings another worker is still writing (the
+    mark comes last), is not foreign: a run may write the same settings into it.
+    """
+    attrs = storage.get_study_system_attrs(study_id)
+    if STUDY_MARK in attrs:
+        return False
+    neutral = ("gsearch:", "study:metric_names")  # gsearch's own, and Optuna's names
+    others = [key for key in attrs if not key.startswith(neutral)]
+    return bool(
+        others
+        or storage.get_study_user_attrs(study_id)
+        or storage.get_all_trials(study_id, deepcopy=False)
+    )
+
+
 def describe_foreign_study(storage: optuna.storages.BaseStorage, study_id: int, url: str) -> str:
     """One line saying what a study that another program made is."""
     name = storage.get_study_name_from_id(study_id)
@@ -328,7 +346,7 @@ def refuse_foreign_study(storage: optuna.storages.BaseStorage, name: str, url: s
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return
-    if not is_gsearch_study(storage, study_id):
+    if is_foreign_study(storage, study_id):
         raise ForeignStudy(describe_foreign_study(storage, study_id, url))
 
 

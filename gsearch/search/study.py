@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from gsearch.errors import GsearchError
 from gsearch.pareto import pareto_front
 from gsearch.spaces import SearchSpace
-from gsearch.storage import open_storage, redact
+from gsearch.storage import is_foreign_study, open_storage, redact
 
 ATTR_PREFIX = "gsearch:"
 DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE)
@@ -122,9 +122,9 @@ def open_study(
     )
     study_id = storage.get_study_id_from_name(name)
     recorded = storage.get_study_system_attrs(study_id)
-    trials = storage.get_all_trials(study_id, deepcopy=False)
     if not is_gsearch_study(recorded):
-        if trials or recorded or storage.get_study_user_attrs(study_id):
+        if is_foreign_study(storage, study_id):
+            trials = storage.get_all_trials(study_id, deepcopy=False)
             raise GsearchError(
                 f"study {name!r} was not made by gsearch (it holds {len(trials)} trials and no "
                 "gsearch settings); it is left unchanged; use another study name"
