@@ -6,19 +6,17 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from gsearch.data import DatasetBundle
 from gsearch.search.objective import Architecture, TrainOutcome
-from gsearch.training import Recipe, train
+from gsearch.training import Recipe, train_proxy_seeds
 
 
 class RecipeTrainer:
     """Trains architectures on one dataset with one recipe.
 
     Each seed seeds the network's initialisation and the training; seed ``s`` keeps its
-    checkpoint in ``<folder>/seed-<s>``, so an interrupted trial continues where it
-    stopped, on whichever worker retries it.
+    checkpoint in ``<folder>/seed-<s>`` (:func:`gsearch.training.train_proxy_seeds`), so
+    an interrupted trial continues where it stopped, on whichever worker retries it.
     """
 
     def __init__(
@@ -30,19 +28,18 @@ class RecipeTrainer:
         self.quiet = quiet
 
     def train(self, arch: Architecture, seeds: Sequence[int], folder: Path) -> TrainOutcome:
-        top1s, top5s, resumed, seconds = [], [], [], 0.0
-        for seed in seeds:
-            torch.manual_seed(seed)
-            metrics = train(
-                arch.build(),
-                self.data,
-                self.recipe.with_(seed=seed),
-                device=self.device,
-                checkpoint_dir=folder / f"seed-{seed}",
-                quiet=self.quiet,
-            )
-            top1s.append(metrics.top1)
-            top5s.append(metrics.top5)
-            resumed.append(metrics.resumed_from_epoch)
-            seconds += metrics.seconds
-        return TrainOutcome(tuple(top1s), float(statistics.median(top5s)), seconds, tuple(resumed))
+        summary = train_proxy_seeds(
+            arch.build,
+            self.data,
+            self.recipe,
+            seeds=seeds,
+            device=self.device,
+            checkpoint_dir=folder,
+            quiet=self.quiet,
+        )
+        return TrainOutcome(
+            summary.top1s,
+            float(statistics.median(run.top5 for run in summary.runs)),
+            summary.seconds,
+            tuple(run.resumed_from_epoch for run in summary.runs),
+        )
