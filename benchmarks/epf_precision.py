@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds per candidate")
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--preroll", type=float, default=0.15, help="pre-roll seconds per window")
-    p.add_argument("--reference-seconds", type=float, default=20.0)
+    p.add_argument("--reference-seconds", dest="reference_s", type=float, default=20.0)
     p.add_argument("--eager", action="store_true", help="eager steps instead of CUDA graphs")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--plain", action="store_true", help="also a plain-window sweep")
@@ -130,13 +130,13 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
         mode="eager" if args.eager else "graph",
     )
     common = {
-        "warmup_seconds": args.warmup,
+        "warmup_s": args.warmup,
         "warmup_steps": args.warmup_steps,
-        "preroll_seconds": args.preroll,
+        "preroll_s": args.preroll,
     }
-    sweep = EpfProtocol(repeats=args.repeats, window_seconds=args.window, **common)
+    sweep = EpfProtocol(repeats=args.repeats, window_s=args.window, **common)
     plain = replace(sweep, method="plain")
-    reference = EpfProtocol.reference_protocol(window_seconds=args.reference_seconds, **common)
+    reference = EpfProtocol.reference_protocol(window_s=args.reference_s, **common)
     candidates = [
         registry_candidate(model, policy, resolution=args.resolution)
         for model, policy in _configs(args.configs)
@@ -169,7 +169,7 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
         facts = dict(session.facts)
         unit = session.unit
         idle_w = session.idle_power_w(0.0)
-        tick_s = session.meter.tick_seconds if session.meter is not None else None
+        tick_s = session.meter.tick_s if session.meter is not None else None
     rows = summarise(results, unit)
     diagnosis = diagnose(results, rows, tick_s)
     summary = {
@@ -178,7 +178,7 @@ def run_sweeps(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
         "idle_power_w": idle_w,
         "protocol": sweep.key(),
         "reference_protocol": reference.key(),
-        "wall_seconds": wall,
+        "wall_s": wall,
         "kendall_tau_all": _tau(rows),
         "kendall_tau_per_batch": {
             str(b): _tau([r for r in rows if r["batch"] == b]) for b in batches
@@ -235,7 +235,7 @@ def diagnose(
         )
     everything = tick_statistics([t for r in sweeps for t in r.window_ticks], tick_s)
     return {
-        "tick_seconds": tick_s,
+        "tick_s": tick_s,
         "alpha_all": everything.alpha,
         "tick_interval_ms": everything.interval_ms,
         "tick_jitter_ms": everything.interval_jitter_ms,
@@ -293,9 +293,9 @@ def summarise(results: dict[str, list[EpfResult]], unit: str) -> list[dict[str, 
             "power_w": first.power_w,
             "dynamic_epf": first.dynamic_epf,
             "method": first.method,
-            "device_seconds_sweep1": first.device_seconds,
-            "device_seconds_sweep2": second.device_seconds if second else None,
-            "device_seconds_reference": ref.device_seconds if ref else None,
+            "device_s_sweep1": first.device_s,
+            "device_s_sweep2": second.device_s if second else None,
+            "device_s_reference": ref.device_s if ref else None,
         }
         rows.append(row)
     return rows
@@ -346,7 +346,7 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
             _pct(r["bias_plain"]),
             f"{_num(r['ms_per_frame'])}/{_num(r['ms_sweep2'])}",
             _pct(r["ms_spread_sweep1"], 1).replace("+", ""),
-            f"{_num(r['device_seconds_sweep1'])}/{_num(r['device_seconds_sweep2'])}",
+            f"{_num(r['device_s_sweep1'])}/{_num(r['device_s_sweep2'])}",
         )
     console.print(table)
     tau = summary["kendall_tau_all"]
@@ -354,8 +354,8 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     console.print(
         f"Kendall tau of EPF, sweep 1 vs 2: {_num(tau)} (all configs), {per_batch}; "
         f"of ms/frame: {_num(summary['kendall_tau_ms_all'])}. "
-        f"Wall {sum(summary['wall_seconds'].values()):.0f} s "
-        f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['wall_seconds'].items())}).",
+        f"Wall {sum(summary['wall_s'].values()):.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['wall_s'].items())}).",
         highlight=False,
     )
     if summary["ticks"]:
@@ -471,8 +471,8 @@ def simulate() -> tuple[list[dict[str, Any]], dict[str, Any]]:
                             runner,
                             meter,
                             clock,
-                            window_seconds=window_s,
-                            preroll_seconds=0.2,
+                            window_s=window_s,
+                            preroll_s=0.2,
                             max_in_flight=depth,
                         )
                         truth = device.true_energy_per_step(w.start_s, w.end_s)
@@ -526,8 +526,8 @@ def simulate_counters() -> list[dict[str, Any]]:
                         runner,
                         meter,
                         clock,
-                        window_seconds=0.6,
-                        preroll_seconds=0.15,
+                        window_s=0.6,
+                        preroll_s=0.15,
                         max_in_flight=depth,
                     )
                     windows.append((w, device.true_energy_per_step(w.start_s, w.end_s)))

@@ -26,7 +26,7 @@
 #
 # On the GPU machine (torch, no optuna): carry .whl/ made by
 #   ../shared/gpu/wheels.sh scikit-learn scipy joblib threadpoolctl cloudpickle matplotlib \
-#     contourpy cycler fonttools kiwisolver pyparsing packaging plotly narwhals PyYAML tqdm
+#     contourpy cycler fonttools kiwisolver pyparsing packaging plotly narwhals PyYAML tqdm tabulate
 # (that list ran the dry run in a CPU environment holding only what the GPU machine has:
 # GPU_CHECK_WHEELS=<folder of the same wheels for this Python>); everything printed goes to
 # $OUT/gpu_check.log, results (JSON) beside it; the short tables come last.

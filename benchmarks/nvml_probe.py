@@ -2,7 +2,7 @@
 
 The aligned windows of :mod:`gsearch.energy.window` assume that reading the counter is
 cheap (well under the 10 ms allowed between the polls around a tick) and that it
-changes about every 100 ms (``NVML_TICK_SECONDS``). This probe measures, idle and busy:
+changes about every 100 ms (``NVML_TICK_S``). This probe measures, idle and busy:
 
 * the cost of one ``nvmlDeviceGetTotalEnergyConsumption`` call (median, 99th percentile);
 * the time between counter changes (median, min, max) and the energy per change, and
@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.ticks import tick_statistics  # noqa: E402
-from gsearch.energy.nvml import NVML_TICK_SECONDS  # noqa: E402
+from gsearch.energy.nvml import NVML_TICK_S  # noqa: E402
 from gsearch.energy.select import open_meter  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def ticks(read: Any, seconds: float, busy: Any = None) -> dict[str, float]:
     series = [
         (t - changes[0][0], j, 0.0) for (t, _), j in zip(changes[1:], cumulative, strict=True)
     ]
-    stats = tick_statistics([[(0.0, 0.0, 0.0), *series]], NVML_TICK_SECONDS)
+    stats = tick_statistics([[(0.0, 0.0, 0.0), *series]], NVML_TICK_S)
     return {
         "alpha": stats.alpha,
         "energy_cv": stats.energy_cv,

@@ -6,7 +6,10 @@ measure whole networks with the same protocol, interleaved: the paper's variants
 and ``--random`` random per-layer policies. Reported per (model, batch, pass) and per
 predictor formulation (sum, anchor, scaled): Kendall tau and MAPE of predicted against
 measured, the calibration's device seconds, and whether the predicted best constant G
-lies within one power-of-two step of the measured best.
+lies within one power-of-two step of the measured best. Beside them, the meter's own
+repeatability: each network's windows split into odd and even halves, and the tau and
+MAPE of one half against the other. No predictor can agree with a measurement better
+than the measurement agrees with itself, so this is the ceiling of the first two.
 
 Presets:
   --preset cpu   the run recorded in BENCHMARKS.md (time meter, 1 torch thread, 32 px)
@@ -27,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +52,19 @@ from gsearch.table import PAPER_POLICIES
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
+        # B=2 left out since 2026-11-27: a step of 2 frames is mostly per-operator
+        # overhead, and its windows did not repeat (BENCHMARKS.md, predictor accuracy).
         "models": "mobilenet_v1,resnext50",
-        "batches": "2,8",
+        "batches": "8,16",
         "passes": "training",
         "resolution": 32,
         "device": "cpu",
         "energy": "time",
         "random": 20,
         "repeats": 3,
+        "network_repeats": 6,
         "window": 0.15,
+        "network_window": 0.3,
         "warmup": 0.1,
         "threads": 1,
     },
@@ -69,7 +77,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "energy": "nvml",
         "random": 20,
         "repeats": 5,
+        "network_repeats": 6,
         "window": 0.6,
+        "network_window": 0.6,
         "warmup": 1.0,
         "threads": 0,
     },
@@ -82,7 +92,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "energy": "auto",
         "random": 3,
         "repeats": 1,
+        "network_repeats": 2,
         "window": 0.02,
+        "network_window": 0.02,
         "warmup": 0.0,
         "threads": 1,
     },
@@ -122,10 +134,10 @@ def one_case(
     target = calibration_target(model, space, resolution=resolution, extra_policies=PAPER_POLICIES)
     protocol = EpfProtocol(
         repeats=args.repeats,
-        window_seconds=args.window,
-        warmup_seconds=args.warmup,
-        preroll_seconds=min(0.2, args.window / 2),
-        idle_seconds=0.5,
+        window_s=args.window,
+        warmup_s=args.warmup,
+        preroll_s=min(0.2, args.window / 2),
+        idle_s=0.5,
     )
     step = StepConfig(batch=batch, resolution=resolution, pass_=pass_)
     started = time.perf_counter()
@@ -134,10 +146,14 @@ def one_case(
     specs_fit = [p for p in PAPER_POLICIES if _fits(model, p, resolution)]
     policies = specs_fit + random_policies(model, resolution, args.random, args.seed)
     candidates = [registry_candidate(model, p, resolution=resolution) for p in policies]
+    # Whole networks get more and longer windows than layers: they are what is judged,
+    # and an even count splits into two halves for the meter's own repeatability.
+    network_protocol = replace(protocol, repeats=args.network_repeats, window_s=args.network_window)
     started = time.perf_counter()
-    rows = measure_candidates(session, candidates, [batch], step, protocol)
+    rows = measure_candidates(session, candidates, [batch], step, network_protocol)
     measure_wall_s = time.perf_counter() - started
-    measured = {row.policy: float(row.epf) for row in rows if row.epf is not None}
+    rows = [row for row in rows if row.epf is not None]
+    measured = {row.policy: float(row.epf) for row in rows}
     result: dict[str, Any] = {
         "model": model,
         "batch": batch,
@@ -145,12 +161,13 @@ def one_case(
         "unit": calibration.unit,
         "source": calibration.source,
         "layers_calibrated": len(calibration.layers),
-        "calibration_device_s": calibration.device_seconds,
+        "calibration_device_s": calibration.device_s,
         "calibration_wall_s": calibration_wall_s,
         "networks_measured": len(measured),
         "networks_wall_s": measure_wall_s,
         "measured": measured,
         "measured_best_G": _best_g(measured),
+        "repeatability": split_half_agreement({row.policy: row.epf_windows for row in rows}),
         "formulations": {},
     }
     for formulation in FORMULATIONS:
@@ -177,6 +194,19 @@ def one_case(
     return result
 
 
+def split_half_agreement(windows: dict[str, list[float]]) -> dict[str, float]:
+    """Tau and MAPE of the median of odd windows against the median of even ones."""
+    odd = {p: statistics.median(w[0::2]) for p, w in windows.items() if len(w) >= 2}
+    even = {p: statistics.median(w[1::2]) for p, w in windows.items() if len(w) >= 2}
+    if len(odd) < 2:
+        return {"tau": math.nan, "mape": math.nan}
+    names = list(odd)
+    return {
+        "tau": kendall_tau([odd[p] for p in names], [even[p] for p in names]),
+        "mape": statistics.fmean(abs(odd[p] / even[p] - 1) for p in names),
+    }
+
+
 def _fits(model: str, policy: str, resolution: int) -> bool:
     from gsearch.models import layer_specs
     from gsearch.policies import parse_policy
@@ -193,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         ("resolution", int),
         ("random", int),
         ("repeats", int),
+        ("network_repeats", int),
         ("window", float),
+        ("network_window", float),
         ("warmup", float),
         ("threads", int),
     ):
@@ -236,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "formulation",
         "tau",
         "MAPE",
+        "meter tau / MAPE",
         "best G meas/pred",
         "calib. device s",
         "layers",
@@ -250,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 formulation,
                 f"{f['tau']:.3f}",
                 f"{100 * f['mape']:.1f}%",
+                f"{case['repeatability']['tau']:.3f} / {100 * case['repeatability']['mape']:.1f}%",
                 f"{case['measured_best_G']}/{f['predicted_best_G']}"
                 + (" ok" if f["best_within_one_step"] else " MISS"),
                 f"{case['calibration_device_s']:.0f}",

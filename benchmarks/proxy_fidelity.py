@@ -152,7 +152,7 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     fields = [
         "policy", "params_m", "proxy_top1s", "proxy_median_top1", "proxy_spread_top1",
-        "reference_top1", "gap_top1", "proxy_seconds", "reference_seconds",
+        "reference_top1", "gap_top1", "proxy_s", "reference_s",
     ]  # fmt: skip
     header = [*fields, "cost_ratio_interleaved"]
     with open(out / "fidelity.csv", "w", newline="") as handle:
@@ -180,10 +180,10 @@ def write_results(
         lines.append(
             f"| {row.policy} | {row.params_m:.2f} | {seeds} | {row.proxy_median_top1:.1f} | "
             f"{row.proxy_spread_top1:.1f} | {row.reference_top1:.1f} | {row.gap_top1:+.1f} | "
-            f"{row.proxy_seconds:.0f} | {row.reference_seconds:.0f} | "
+            f"{row.proxy_s:.0f} | {row.reference_s:.0f} | "
             f"{cost[row.policy]:.3f} |"
             if row.policy in cost
-            else f"{row.proxy_seconds:.0f} | {row.reference_seconds:.0f} | |"
+            else f"{row.proxy_s:.0f} | {row.reference_s:.0f} | |"
         )
     tau = "undefined" if report.kendall_tau is None else f"{report.kendall_tau:.2f}"
     interleaved = ""
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "command": " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "wall_seconds": time.time() - started,
+        "wall_s": time.time() - started,
         "threads": args.threads,
         "torch": torch.__version__,
         "python": platform.python_version(),

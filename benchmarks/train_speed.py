@@ -40,8 +40,8 @@ def proxy_on_digits(seed: int, quiet: bool) -> dict[str, Any]:
     metrics = train(model, data, PROXY.with_(seed=seed), quiet=quiet)
     return {
         "seed": seed,
-        "wall_seconds": time.perf_counter() - start,
-        "train_seconds": metrics.seconds,
+        "wall_s": time.perf_counter() - start,
+        "train_s": metrics.seconds,
         "top1": metrics.top1,
         "top5": metrics.top5,
         "images_per_second": metrics.images_per_second,
@@ -89,10 +89,10 @@ def main() -> int:
     table.add_column("measure")
     table.add_column("median", justify="right")
     table.add_column("runs", justify="right")
-    wall = statistics.median(r["wall_seconds"] for r in proxy_runs)
+    wall = statistics.median(r["wall_s"] for r in proxy_runs)
     top1 = statistics.median(r["top1"] for r in proxy_runs)
     table.add_row("proxy digits MobileNet-V1 G=8: wall s", f"{wall:.1f}",
-                  " ".join(f"{r['wall_seconds']:.1f}" for r in proxy_runs))  # fmt: skip
+                  " ".join(f"{r['wall_s']:.1f}" for r in proxy_runs))  # fmt: skip
     table.add_row("proxy digits MobileNet-V1 G=8: top-1 %", f"{top1:.1f}",
                   " ".join(f"{r['top1']:.1f}" for r in proxy_runs))  # fmt: skip
     for label, values in speeds.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 Command = Callable[[argparse.Namespace], int]
+WINDOW_HELP = "window length, seconds (default 1; 0.3 with the time meter)"
+WARMUP_HELP = "warm-up per network or layer, seconds (default 1; 0.3 with the time meter)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,27 +35,26 @@ class _Parser(argparse.ArgumentParser):
         raise GsearchError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_in(low: int, high: int | None, expected: str) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (``None``: no bound), named
+    ``expected`` in its one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    """A seed Optuna's samplers and numpy accept: an integer in 0 .. 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from 0 to 4294967295, got {text!r}"
-        ) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {value}")
-    return value
+_positive_int = _int_in(1, None, "a positive integer")
+# A seed Optuna's samplers and numpy accept.
+_seed = _int_in(0, 2**32 - 1, "an integer from 0 to 4294967295")
+_port = _int_in(1, 65535, "a port 1-65535")
 
 
 def _finite_float(text: str, *, zero_allowed: bool) -> float:
@@ -85,14 +87,9 @@ def _text(text: str) -> str:
     return text
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {value}")
-    return value
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    help_text = f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})"
+    p.add_argument("--storage", type=_text, default=None, help=help_text)
 
 
 # ---------------------------------------------------------------- table
@@ -192,12 +189,7 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
     p.add_argument(
         "--sampler", type=_text, help="nsga2, tpe, gp, random or grid (default: the space's)"
     )
-    p.add_argument(
-        "--storage",
-        type=_text,
-        default=None,
-        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
-    )
+    _add_storage(p)
     p.add_argument("--study", type=_text, help="study name (default <space>-<dataset>-<fidelity>)")
     p.add_argument("--device", type=_text, help="cpu, cuda or cuda:N (default cuda if available)")
     p.add_argument(
@@ -609,12 +601,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--study", type=_text, help="study name (default: the only study in the storage)"
     )
-    p.add_argument(
-        "--storage",
-        type=_text,
-        default=None,
-        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
-    )
+    _add_storage(p)
     p.add_argument("--out", type=_text, help=f"output folder (default {paths.REPORTS_DIR}/<study>)")
     p.set_defaults(func=_cmd_report)
 
@@ -641,12 +628,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dashboard", help="open optuna-dashboard on the same storage")
-    p.add_argument(
-        "--storage",
-        type=_text,
-        default=None,
-        help=f"Optuna storage URL (default {paths.DEFAULT_STORAGE_URL})",
-    )
+    _add_storage(p)
     p.add_argument("--host", type=_text, default="127.0.0.1")
     p.add_argument("--port", type=_port, default=8080)
     p.set_defaults(func=_cmd_dashboard)
@@ -748,9 +730,17 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="store_true", help="one 20 s window per row")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--window", type=_positive_float, default=None, help="window length, seconds")
     p.add_argument(
-        "--warmup", type=_non_negative_float, default=None, help="warm-up per variant, seconds"
+        "--window",
+        type=_positive_float,
+        default=None,
+        help="window length, seconds (default 1, 0.3 for the time meter)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=None,
+        help=WARMUP_HELP,
     )
     p.add_argument("--cache-dir", type=_text, default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
@@ -803,8 +793,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         reference=args.reference,
         precision=args.precision,
         channels_last=args.channels_last,
-        window_seconds=args.window,
-        warmup_seconds=args.warmup,
+        window_s=args.window,
+        warmup_s=args.warmup,
         cache_dir=None if args.no_cache else args.cache_dir,
         log=log,
         passes=[args.pass_] if args.pass_ else None,
@@ -917,9 +907,17 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pass", dest="pass_", choices=("training", "inference"), default="training")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
-    p.add_argument("--window", type=_positive_float, default=None, help="window length, seconds")
     p.add_argument(
-        "--warmup", type=_non_negative_float, default=None, help="warm-up per entry, seconds"
+        "--window",
+        type=_positive_float,
+        default=None,
+        help="window length, seconds (default 1, 0.3 for the time meter)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=None,
+        help=WARMUP_HELP,
     )
     p.add_argument("--cache-dir", default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
@@ -928,12 +926,11 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     from gsearch.calibration_plan import calibration_target
     from gsearch.energy.calibrate import calibrate, write_csv
-    from gsearch.energy.epf import EpfProtocol, open_session
+    from gsearch.energy.epf import default_protocol, open_session
     from gsearch.energy.steps import StepConfig
+    from gsearch.progress import progress_bar
     from gsearch.spaces import load_space
 
     space = load_space(args.space) if args.space else None
@@ -945,10 +942,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     target = calibration_target(args.model, space, resolution=args.resolution)
     overrides: dict[str, Any] = {"repeats": args.repeats}
     if args.window is not None:
-        overrides["window_seconds"] = args.window
+        overrides["window_s"] = args.window
     if args.warmup is not None:
-        overrides["warmup_seconds"] = args.warmup
-    protocol = EpfProtocol(**overrides)
+        overrides["warmup_s"] = args.warmup
     step = StepConfig(
         batch=args.batch,
         resolution=args.resolution,
@@ -957,12 +953,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     )
     with (
         open_session(args.device, args.energy) as session,
-        Progress(console=err_console, disable=args.quiet) as progress,
+        progress_bar(quiet=args.quiet, console=err_console, count=True) as progress,
     ):
         err_console.print(
             f"energy source: {session.source} ({session.choice.reason})", highlight=False
         )
         task = progress.add_task(f"calibrating {args.model}", total=None)
+        protocol = default_protocol(session.source, **overrides)
 
         def advance(done: int, total: int, what: str) -> None:
             progress.update(task, completed=done, total=total, description=f"{what}")
@@ -975,7 +972,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     console.print(
         f"{args.model}: {len(calibration.layers)} layers and {len(calibration.networks)} "
         f"networks in {calibration.unit}/frame ({calibration.source}, {args.pass_}, "
-        f"B={args.batch}, {args.resolution} px), {calibration.device_seconds:.0f} device s "
+        f"B={args.batch}, {args.resolution} px), {calibration.device_s:.0f} device s "
         f"-> {calibration.path}",
         highlight=False,
     )
@@ -1016,12 +1013,33 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+class _StderrLines(logging.Handler):
+    """The library's log records as plain lines on the stderr of the moment (under a
+    progress bar, rich redirects it above the bar)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging must never take the command down
+            self.handleError(record)
+
+
+def _show_library_logs(quiet: bool) -> None:
+    """The library logs (``logging``); the CLI decides what of it a user sees."""
+    logger = logging.getLogger("gsearch")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        logger.addHandler(_StderrLines())
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input or unavailable resource)."""
     _quiet_optuna()
     args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(argv)
+        _show_library_logs(quiet=bool(getattr(args, "quiet", False)))
         func: Command = args.func
         return func(args)
     except GsearchError as error:

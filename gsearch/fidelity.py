@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 from rich.table import Table
-from scipy.stats import kendalltau
 
 from gsearch.data import DatasetBundle
+from gsearch.energy.stats import kendall_tau as tau_or_nan
 from gsearch.errors import GsearchError
 from gsearch.models import create_model
 from gsearch.paper import PAPER_SAMPLE
@@ -57,11 +57,7 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
 
     Undefined means fewer than two items, or every item tied in one list.
     """
-    if len(x) != len(y):
-        raise ValueError("kendall_tau needs two lists of equal length")
-    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
-        return None
-    tau = float(kendalltau(x, y, variant="b").statistic)
+    tau = tau_or_nan(x, y)
     return None if math.isnan(tau) else tau
 
 
@@ -77,8 +73,8 @@ class PolicyFidelity:
         proxy_spread_top1: Max minus min of ``proxy_top1s``, points.
         reference_top1: Top-1 of the reference run, percent.
         gap_top1: ``proxy_median_top1 - reference_top1``, points.
-        proxy_seconds: Median wall seconds of one proxy run.
-        reference_seconds: Wall seconds of the reference run.
+        proxy_s: Median wall seconds of one proxy run.
+        reference_s: Wall seconds of the reference run.
     """
 
     policy: str
@@ -88,8 +84,8 @@ class PolicyFidelity:
     proxy_spread_top1: float
     reference_top1: float
     gap_top1: float
-    proxy_seconds: float
-    reference_seconds: float
+    proxy_s: float
+    reference_s: float
 
 
 @dataclass(frozen=True)
@@ -139,8 +135,8 @@ class FidelityReport:
     @property
     def cost_ratio(self) -> float:
         """Total seconds of one proxy run per policy over total reference seconds."""
-        reference = sum(row.reference_seconds for row in self.rows)
-        return sum(row.proxy_seconds for row in self.rows) / max(reference, 1e-9)
+        reference = sum(row.reference_s for row in self.rows)
+        return sum(row.proxy_s for row in self.rows) / max(reference, 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-ready), with the summary properties."""
@@ -249,8 +245,8 @@ def check_fidelity(
                 proxy_spread_top1=max(top1s) - min(top1s),
                 reference_top1=long_run.top1,
                 gap_top1=median - long_run.top1,
-                proxy_seconds=statistics.median(run.seconds for run in proxy_runs),
-                reference_seconds=long_run.seconds,
+                proxy_s=statistics.median(run.seconds for run in proxy_runs),
+                reference_s=long_run.seconds,
             )
         )
     references = [row.reference_top1 for row in rows]
@@ -309,7 +305,7 @@ def fidelity_table(report: FidelityReport) -> Table:
             f"{row.proxy_spread_top1:.1f}",
             f"{row.reference_top1:.1f}",
             f"{row.gap_top1:+.1f}",
-            f"{row.proxy_seconds:.0f}",
-            f"{row.reference_seconds:.0f}",
+            f"{row.proxy_s:.0f}",
+            f"{row.reference_s:.0f}",
         )
     return table

@@ -27,6 +27,7 @@ from gsearch.energy.epf import (
     EpfProtocol,
     EpfResult,
     Log,
+    default_protocol,
     measure_candidates,
     open_session,
 )
@@ -111,8 +112,8 @@ def profile(
     precision: str = "fp32",
     channels_last: bool = False,
     optimizer_step: bool = False,
-    window_seconds: float | None = None,
-    warmup_seconds: float | None = None,
+    window_s: float | None = None,
+    warmup_s: float | None = None,
     num_classes: int = 1000,
     width: float = 1.0,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
@@ -140,8 +141,9 @@ def profile(
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
         channels_last: Channels-last memory format.
         optimizer_step: Include an SGD step in the measured step.
-        window_seconds: Length of a window (default 1 s; 20 s with ``reference``).
-        warmup_seconds: Warm-up per candidate (default 1 s).
+        window_s: Length of a window (default: the meter's, 1 s for an energy counter
+            and 0.3 s for the time meter; 20 s with ``reference``).
+        warmup_s: Warm-up per candidate (default: the meter's, 1 s or 0.3 s).
         num_classes: Classifier size.
         width: Channel multiplier.
         cache_dir: Cache directory; None disables the cache.
@@ -168,14 +170,14 @@ def profile(
         if candidate not in candidates:
             candidates.append(candidate)
     overrides: dict[str, Any] = {}
-    if window_seconds is not None:
-        overrides["window_seconds"] = window_seconds
-    if warmup_seconds is not None:
-        overrides["warmup_seconds"] = warmup_seconds
+    if window_s is not None:
+        overrides["window_s"] = window_s
+    if warmup_s is not None:
+        overrides["warmup_s"] = warmup_s
     if reference:
-        protocol = EpfProtocol.reference_protocol(**overrides)
+        protocol: EpfProtocol | None = EpfProtocol.reference_protocol(**overrides)
     else:
-        protocol = EpfProtocol(repeats=repeats, **overrides)
+        protocol = None  # the meter's default (known once the session is open)
     step = StepConfig(
         batch=1,
         resolution=resolution,
@@ -228,6 +230,8 @@ def profile(
     else:
         cache = EpfCache(cache_dir) if cache_dir is not None else None
         with open_session(device, energy, rapl_root=rapl_root, log=log) as session:
+            if protocol is None:
+                protocol = default_protocol(session.source, repeats=repeats, **overrides)
             for name in chosen_passes:
                 measured = measure_candidates(
                     session,
@@ -378,7 +382,7 @@ CSV_COLUMNS = (
     "power_w",
     "idle_power_w",
     "dynamic_epf",
-    "device_seconds",
+    "device_s",
     "temperature_before_c",
     "temperature_after_c",
     "paper_p100_mj",

@@ -35,8 +35,8 @@ from gsearch.errors import (
 )
 
 _log = logging.getLogger(__name__)
-HEARTBEAT_INTERVAL_SECONDS = 10
-GRACE_PERIOD_SECONDS = 30
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 30
 SQLITE_HEADER = b"SQLite format 3\x00"
 # System attrs gsearch writes into its studies; "gsearch:space" marks a study as gsearch's.
 STUDY_ATTR_PREFIX = "gsearch:"
@@ -211,8 +211,8 @@ def _missing_driver(error: ImportError, url: str) -> StorageUnavailable:
 def open_storage(
     url: str,
     *,
-    heartbeat_interval: int | None = HEARTBEAT_INTERVAL_SECONDS,
-    grace_period: int | None = GRACE_PERIOD_SECONDS,
+    heartbeat_interval: int | None = HEARTBEAT_INTERVAL_S,
+    grace_period: int | None = GRACE_PERIOD_S,
     max_retry: int = 1,
     create: bool = True,
 ) -> optuna.storages.BaseStorage:
@@ -404,25 +404,23 @@ def _engine_kwargs(url: str) -> dict[str, object]:
 
 
 # Seconds to wait before each retry when the storage stops answering mid-run (~1 minute);
-# GSEARCH_STORAGE_RETRY_SECONDS="1,2,4" sets another schedule.
-RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# GSEARCH_STORAGE_RETRY_S="1,2,4" sets another schedule.
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 def retry_delays() -> tuple[float, ...]:
-    """The retry schedule: GSEARCH_STORAGE_RETRY_SECONDS or :data:`RETRY_DELAYS_SECONDS`."""
-    text = os.environ.get("GSEARCH_STORAGE_RETRY_SECONDS")
+    """The retry schedule: GSEARCH_STORAGE_RETRY_S or :data:`RETRY_DELAYS_S`."""
+    text = os.environ.get("GSEARCH_STORAGE_RETRY_S")
     if not text:
-        return RETRY_DELAYS_SECONDS
+        return RETRY_DELAYS_S
     try:
         delays = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise ConfigError(
-            f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: expected seconds separated by commas"
+            f"GSEARCH_STORAGE_RETRY_S={text!r}: expected seconds separated by commas"
         ) from None
     if any(not math.isfinite(d) or d < 0 for d in delays):
-        raise ConfigError(
-            f"GSEARCH_STORAGE_RETRY_SECONDS={text!r}: delays must be finite numbers >= 0"
-        )
+        raise ConfigError(f"GSEARCH_STORAGE_RETRY_S={text!r}: delays must be finite numbers >= 0")
     return delays
 
 

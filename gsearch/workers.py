@@ -7,6 +7,7 @@ the local ones, shows the study's progress from the storage, and stops them on C
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,15 +17,16 @@ from pathlib import Path
 
 import optuna
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gsearch.errors import GsearchError
 from gsearch.pareto import finished
 from gsearch.paths import LOGS_DIR, safe_name
+from gsearch.progress import progress_bar
 from gsearch.search import RunConfig
 from gsearch.storage import open_storage
 
 LOG_ROOT = LOGS_DIR
+_log = logging.getLogger(__name__)
 
 
 def worker_command(config_file: Path, device: str, index: int) -> list[str]:
@@ -75,10 +77,9 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
     devices = worker_devices(config, workers)
     check_meters(config, devices)
     if config.storage.startswith("sqlite") and len(devices) > 1:
-        Console(stderr=True).print(
+        _log.info(
             "note: SQLite serialises writers; for many workers use PostgreSQL "
-            "(--storage postgresql://...)",
-            highlight=False,
+            "(--storage postgresql://...)"
         )
     logs = LOG_ROOT / safe_name(config.study)
     logs.mkdir(parents=True, exist_ok=True)
@@ -117,14 +118,11 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
 
 
 def _follow(config: RunConfig, storage: optuna.storages.BaseStorage, processes: list) -> None:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[workers]} workers running"),
-        TimeElapsedColumn(),
+    with progress_bar(
+        "{task.fields[workers]} workers running",
+        quiet=config.quiet,
         console=Console(stderr=True),
-        disable=config.quiet,
+        count=True,
     ) as progress:
         task = progress.add_task(config.study, total=config.trials, workers=len(processes))
         while True:

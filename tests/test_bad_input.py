@@ -122,7 +122,7 @@ def workspace(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     root = tmp_path / "ws"
     shutil.copytree(template, root)
     monkeypatch.chdir(root)
-    monkeypatch.setenv("GSEARCH_STORAGE_RETRY_SECONDS", "0")
+    monkeypatch.setenv("GSEARCH_STORAGE_RETRY_S", "0")
     yield root
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -17,12 +20,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_dashboard_serves_the_studies_of_the_storage(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/d.db"
-    study = optuna.create_study(
-        study_name="shown", storage=url, directions=["minimize", "maximize"]
-    )
-    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+@contextlib.contextmanager
+def serving(url: str) -> Iterator[dict]:
+    """`gsearch dashboard` on ``url``, yielding its /api/studies once it answers."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gsearch.cli", "dashboard", "--storage", url, "--port", str(port)],
@@ -39,39 +39,31 @@ def test_dashboard_serves_the_studies_of_the_storage(tmp_path: Path) -> None:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 assert time.monotonic() < deadline, "dashboard did not start"
                 time.sleep(0.5)
-        assert [s["study_name"] for s in body["study_summaries"]] == ["shown"]
+        yield body
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
+def test_dashboard_serves_the_studies_of_the_storage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/d.db"
+    study = optuna.create_study(
+        study_name="shown", storage=url, directions=["minimize", "maximize"]
+    )
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    with serving(url) as body:
+        assert [s["study_name"] for s in body["study_summaries"]] == ["shown"]
+
+
 def test_serving_changes_nothing_in_the_file(tmp_path: Path) -> None:
     """The dashboard only reads: the database stays byte-identical while it serves."""
-    import hashlib
-
     path = tmp_path / "d.db"
     optuna.create_study(study_name="shown", storage=f"sqlite:///{path}").optimize(
         lambda t: t.suggest_float("x", 0, 1), n_trials=2
     )
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gsearch.cli", "dashboard", "--storage", f"sqlite:///{path}", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "dashboard did not start"
-                time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(f"sqlite:///{path}"):
+        pass
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 

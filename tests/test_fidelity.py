@@ -133,7 +133,7 @@ def test_real_check_on_digits_trains_and_resumes(tmp_path: Path) -> None:
         assert len(row.proxy_top1s) == 2
         assert row.proxy_spread_top1 == max(row.proxy_top1s) - min(row.proxy_top1s)
         assert row.gap_top1 == pytest.approx(row.proxy_median_top1 - row.reference_top1)
-        assert row.params_m > 0 and row.reference_seconds > 0
+        assert row.params_m > 0 and row.reference_s > 0
     assert len(list((tmp_path / "G_16").glob("reference-reference-2ep-*/last.pt"))) == 1
     again = check_fidelity(
         "digits", None, "tiny_convnet", ["G=1", "G=16"],

@@ -305,6 +305,6 @@ def test_a_locked_file_is_not_called_corrupt(tmp_path: Path) -> None:
 
 
 def test_retry_schedule_refuses_non_finite_delays(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GSEARCH_STORAGE_RETRY_SECONDS", "1,nan")
+    monkeypatch.setenv("GSEARCH_STORAGE_RETRY_S", "1,nan")
     with pytest.raises(GsearchError, match="delays must be finite numbers >= 0"):
         retry_delays()

@@ -19,6 +19,7 @@ from gsearch.energy.epf import (
     EnergySession,
     EpfProtocol,
     EpfResult,
+    default_protocol,
     measure_candidates,
     open_session,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Measurement",
     "Meter",
     "StepConfig",
+    "default_protocol",
     "measure_candidates",
     "open_meter",
     "open_session",

@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from gsearch.paths import CACHE_DIR
+from gsearch.paths import CACHE_DIR, write_atomic
 
 DEFAULT_CACHE_DIR = CACHE_DIR
 
@@ -57,16 +56,7 @@ class EpfCache:
 
     def put(self, key: dict[str, Any], row: dict[str, Any]) -> Path:
         """Store ``row`` under ``key`` atomically; returns the file written."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)
         entry = {"key": key, "row": row}
-        text = json.dumps(entry, sort_keys=True, indent=1, default=str)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".epf-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(
+            self._path(key), json.dumps(entry, sort_keys=True, indent=1, default=str)
+        )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,12 +42,14 @@ from gsearch.energy.epf import (
     EpfProtocol,
     EpfResult,
     _Measurement,  # the protocol's own loop: calibration measures exactly as profile does
+    default_protocol,
 )
 from gsearch.energy.facts import identity
 from gsearch.energy.steps import TRAINING, LayerBench, StepConfig, cudnn_benchmark, make_runner
 from gsearch.errors import GsearchError
+from gsearch.paths import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: seconds spelled `_s` (device_s)
 CALIBRATION_DIR = "calibration"
 REST = "rest"
 ANCHOR = "anchor"
@@ -151,7 +152,7 @@ class Calibration:
         networks: ``rest`` and ``anchor`` -> the measured row of that network.
         anchor_policy: Policy of the anchor network.
         anchor_layers: Keys of the anchor's grouped layers, in order.
-        device_seconds: Device time all rows took (preparing, warm-up, windows).
+        device_s: Device time all rows took (preparing, warm-up, windows).
         path: The file it lives in.
     """
 
@@ -164,7 +165,7 @@ class Calibration:
     networks: dict[str, dict[str, Any]]
     anchor_policy: str
     anchor_layers: tuple[str, ...]
-    device_seconds: float
+    device_s: float
     path: Path | None = None
     space: str = ""
     shapes: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -204,14 +205,19 @@ class Calibration:
             "layers": self.layers,
             "shapes": self.shapes,
             "networks": self.networks,
-            "device_seconds": self.device_seconds,
+            "device_s": self.device_s,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Calibration:
         """The inverse of :meth:`to_dict`; a foreign or broken file is a GsearchError."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        if not isinstance(data, dict) or "format" not in data:
             raise GsearchError(f"calibration file {path} is not a gsearch calibration")
+        if data["format"] != FORMAT_VERSION:
+            raise GsearchError(
+                f"calibration file {path} has format {data['format']!r}, this gsearch reads "
+                f"format {FORMAT_VERSION}: measure the calibration again"
+            )
         try:
             return cls(
                 model=str(data["model"]),
@@ -223,7 +229,7 @@ class Calibration:
                 networks=dict(data["networks"]),
                 anchor_policy=str(data["anchor_policy"]),
                 anchor_layers=tuple(data["anchor_layers"]),
-                device_seconds=float(data["device_seconds"]),
+                device_s=float(data["device_s"]),
                 path=path,
                 space=str(data.get("space", "")),
                 shapes=dict(data.get("shapes", {})),
@@ -247,7 +253,7 @@ class Calibration:
         return result
 
 
-ROW_FIELDS = ("epf", "epf_low", "epf_high", "spread", "ms_per_frame", "device_seconds")
+ROW_FIELDS = ("epf", "epf_low", "epf_high", "spread", "ms_per_frame", "device_s")
 
 
 def _row_numbers(row: dict[str, Any]) -> dict[str, Any]:
@@ -288,16 +294,7 @@ def calibration_path(directory: str | os.PathLike[str], key: dict[str, Any]) -> 
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=1, sort_keys=True, default=str)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
 def _read(path: Path) -> Calibration:
@@ -345,7 +342,7 @@ def calibrate(
             f"a calibration is measured: --energy {session.source} is not a measurement; "
             f"choose one of {', '.join(MEASURED_SOURCES)} (auto picks the best this machine has)"
         )
-    protocol = protocol or EpfProtocol()
+    protocol = protocol or default_protocol(session.source)
     step = replace(step, mode=step.effective_mode(session.device), num_classes=target.num_classes)
     key = calibration_key(
         target.model,
@@ -375,7 +372,7 @@ def calibrate(
             networks={},
             anchor_policy=target.anchor_policy,
             anchor_layers=tuple(layer.key for layer in target.anchor_layers),
-            device_seconds=0.0,
+            device_s=0.0,
             path=path,
             space=target.space,
             shapes=shapes,
@@ -396,7 +393,7 @@ def calibrate(
     total = len(layers) + 1 + (target.build_rest is not None)
     done = total - sum(len(chunk) for chunk in chunks.values())
     work = _Measurement(session, step, protocol, make_runner)
-    idle_w = session.idle_power_w(protocol.idle_seconds) if chunks else None
+    idle_w = session.idle_power_w(protocol.idle_s) if chunks else None
     if progress is not None:
         progress(done, total, "resumed" if done else "started")
     with cudnn_benchmark(step.cudnn_benchmark):
@@ -412,14 +409,14 @@ def calibrate(
                         f"{step.batch} did not fit in memory ({result.message}); "
                         "calibrate a smaller --batch"
                     )
-                spent += result.device_seconds
+                spent += result.device_s
                 table = new_layers if candidate.model == "layer" else new_networks
                 table[candidate.policy] = _stored_row(result)
             calibration = replace(
                 calibration,
                 layers=new_layers,
                 networks=new_networks,
-                device_seconds=calibration.device_seconds + spent,
+                device_s=calibration.device_s + spent,
             )
             _write_atomic(path, calibration.to_dict())
             done += len(chunk)
@@ -584,20 +581,7 @@ def write_csv(calibration: Calibration, path: str | os.PathLike[str]) -> Path:
             "batch": calibration.batch,
         }
         writer.writerow({**{c: row.get(c, "") for c in columns}, **extra})
-    target = Path(path)
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent if str(target.parent) else ".", prefix=".csv-", suffix=".tmp"
-        )
+        return write_atomic(Path(path), buffer.getvalue())
     except OSError as error:
-        raise GsearchError(
-            f"cannot write CSV {target}: {error.strerror}: pass another --csv"
-        ) from None
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+        raise GsearchError(f"cannot write CSV {path}: {error.strerror}") from None

@@ -6,8 +6,8 @@ For every (candidate, batch) row:
    (for the dynamic EPF: total minus idle power times time).
 2. **Prepare**: build the model on the device, wrap one training step in a runner (a
    CUDA graph by default on a GPU, see :mod:`gsearch.energy.steps`), then warm up for
-   ``warmup_seconds`` *and* at least ``warmup_steps`` steps so clocks and power settle.
-   The warm-up also times the step, which sizes the launch queue (``queue_seconds`` of
+   ``warmup_s`` *and* at least ``warmup_steps`` steps so clocks and power settle.
+   The warm-up also times the step, which sizes the launch queue (``queue_s`` of
    work in flight keeps the GPU busy without the host running far ahead).
 3. **Windows**: ``repeats`` rounds; each round measures every candidate of the batch
    once, in an order rotated every round, so slow drifts (heating, clocks) spread over
@@ -57,6 +57,7 @@ from gsearch.energy.steps import (
     is_out_of_memory,
     make_runner,
 )
+from gsearch.energy.walltime import TIME_SOURCE
 from gsearch.energy.window import (
     ALIGNED,
     PLAIN,
@@ -72,7 +73,7 @@ from gsearch.errors import GsearchError
 # Bump on every change of what the protocol measures, so cached rows of an older
 # protocol are measured again (2: windows aligned with the queue kept full, 6bbc01d).
 PROTOCOL_VERSION = 2
-REFERENCE_SECONDS = 20.0
+REFERENCE_S = 20.0
 METHODS = ("auto", ALIGNED, PLAIN)
 
 Log = Callable[[str], None]
@@ -85,33 +86,33 @@ class EpfProtocol:
 
     Attributes:
         repeats: Windows per row (interleaved across the candidates of a batch).
-        window_seconds: Minimum length of one window.
-        warmup_seconds: Warm-up per candidate after preparing it, seconds...
+        window_s: Minimum length of one window.
+        warmup_s: Warm-up per candidate after preparing it, seconds...
         warmup_steps: ...and at least this many steps.
-        preroll_seconds: Steps run right before each window (power steady at its start).
-        idle_seconds: Length of the idle-power window (once per session).
+        preroll_s: Steps run right before each window (power steady at its start).
+        idle_s: Length of the idle-power window (once per session).
         method: ``auto`` (aligned where the meter ticks and the device is asynchronous,
             else plain), ``aligned`` or ``plain``.
-        queue_seconds: Work kept in flight on an asynchronous device.
+        queue_s: Work kept in flight on an asynchronous device.
         reference: This is the 20 s reference protocol.
     """
 
     repeats: int = 5
-    window_seconds: float = 1.0
-    warmup_seconds: float = 1.0
+    window_s: float = 1.0
+    warmup_s: float = 1.0
     warmup_steps: int = 5
-    preroll_seconds: float = 0.2
-    idle_seconds: float = 1.0
+    preroll_s: float = 0.2
+    idle_s: float = 1.0
     method: str = "auto"
-    queue_seconds: float = 0.02
+    queue_s: float = 0.02
     reference: bool = False
 
     def __post_init__(self) -> None:
         if self.repeats < 1:
             raise GsearchError(f"repeats must be >= 1, got {self.repeats}")
-        if self.window_seconds <= 0:
-            raise GsearchError(f"window must be > 0 s, got {self.window_seconds}")
-        if self.warmup_seconds < 0 or self.warmup_steps < 1:
+        if self.window_s <= 0:
+            raise GsearchError(f"window must be > 0 s, got {self.window_s}")
+        if self.warmup_s < 0 or self.warmup_steps < 1:
             raise GsearchError("warm-up needs seconds >= 0 and steps >= 1")
         if self.method not in METHODS:
             raise GsearchError(f"unknown window method {self.method!r}: choose {METHODS}")
@@ -121,7 +122,7 @@ class EpfProtocol:
         """One plain 20 s window per row: the yardstick for bias."""
         settings: dict[str, Any] = {
             "repeats": 1,
-            "window_seconds": REFERENCE_SECONDS,
+            "window_s": REFERENCE_S,
             "method": PLAIN,
             "reference": True,
         }
@@ -131,6 +132,20 @@ class EpfProtocol:
     def key(self) -> dict[str, Any]:
         """The protocol part of a cache key."""
         return {"version": PROTOCOL_VERSION, **asdict(self)}
+
+
+# The defaults above are for energy counters: NVML's ticks every 100 ms and needs windows
+# of a second. The time meter reads a nanosecond clock and has no tick to wait for, so
+# shorter windows cost no precision of the meter (on cpu-2c a trial's EPF takes 2 s
+# instead of 7 s: BENCHMARKS.md, "The main job").
+_SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    TIME_SOURCE: {"window_s": 0.3, "warmup_s": 0.3, "preroll_s": 0.05},
+}
+
+
+def default_protocol(source: str, **overrides: Any) -> EpfProtocol:
+    """The protocol for ``source`` when the user sets none, with ``overrides`` applied."""
+    return EpfProtocol(**{**_SOURCE_DEFAULTS.get(source, {}), **overrides})
 
 
 @dataclass(frozen=True)
@@ -181,7 +196,7 @@ class EpfResult:
         idle_power_w: Idle power measured in the same session (None for model units).
         dynamic_epf: Median of EPF minus idle power times time per frame (None without
             idle power).
-        device_seconds: Device time this row took: preparing, warm-up and windows.
+        device_s: Device time this row took: preparing, warm-up and windows.
         temperature_before_c: Device temperature before the first window.
         temperature_after_c: After the last window.
         window_starts_s: Host clock time each window opened (orders the windows of a
@@ -217,7 +232,7 @@ class EpfResult:
     power_w: float | None = None
     idle_power_w: float | None = None
     dynamic_epf: float | None = None
-    device_seconds: float = 0.0
+    device_s: float = 0.0
     temperature_before_c: float | None = None
     temperature_after_c: float | None = None
     window_starts_s: tuple[float, ...] = ()
@@ -395,7 +410,7 @@ class _Measurement:
     def method(self, active: _Active) -> str:
         if self.protocol.method != "auto":
             return self.protocol.method
-        if active.meter.tick_seconds is not None and active.runner.asynchronous:
+        if active.meter.tick_s is not None and active.runner.asynchronous:
             return ALIGNED
         return PLAIN
 
@@ -422,14 +437,12 @@ class _Measurement:
         runner = self.runner_factory(model, config, self.session.device, self.clock)
         meter = self.session.meter or ModelMeter(score, self.clock)
         runner.start_record()
-        run_for(runner, self.clock, self.protocol.warmup_seconds, self.protocol.warmup_steps, 2)
+        run_for(runner, self.clock, self.protocol.warmup_s, self.protocol.warmup_steps, 2)
         runner.synchronize()
         spans = runner.spans()
         tail = spans[len(spans) // 2 :]
         step_s = _median([end - begin for begin, end in tail]) if tail else 0.0
-        depth = (
-            2 if step_s <= 0 else min(64, max(2, math.ceil(self.protocol.queue_seconds / step_s)))
-        )
+        depth = 2 if step_s <= 0 else min(64, max(2, math.ceil(self.protocol.queue_s / step_s)))
         return _Active(candidate, runner, meter, depth, self.clock.now() - start)
 
     def window(self, active: _Active) -> Window:
@@ -439,16 +452,16 @@ class _Measurement:
                 active.runner,
                 active.meter,
                 self.clock,
-                window_seconds=protocol.window_seconds,
-                preroll_seconds=protocol.preroll_seconds,
+                window_s=protocol.window_s,
+                preroll_s=protocol.preroll_s,
                 max_in_flight=active.depth,
             )
         return measure_plain(
             active.runner,
             active.meter,
             self.clock,
-            window_seconds=protocol.window_seconds,
-            preroll_seconds=protocol.preroll_seconds,
+            window_s=protocol.window_s,
+            preroll_s=protocol.preroll_s,
             max_in_flight=active.depth,
         )
 
@@ -486,7 +499,7 @@ class _Measurement:
                 status="oom",
                 method=self.method(active),
                 message=active.failure,
-                device_seconds=active.seconds,
+                device_s=active.seconds,
             )
         scale = 1000.0 if active.meter.unit == JOULES else 1.0
         epfs = [w.energy_per_frame * scale for w in active.windows]
@@ -514,7 +527,7 @@ class _Measurement:
             power_w=_median(powers) if powers else None,
             idle_power_w=idle_w,
             dynamic_epf=dynamic,
-            device_seconds=active.seconds,
+            device_s=active.seconds,
             temperature_before_c=active.temperature_before_c,
             temperature_after_c=active.temperatures_c[-1] if active.temperatures_c else None,
             window_starts_s=tuple(w.start_s for w in active.windows),
@@ -557,7 +570,7 @@ class _Measurement:
                         status="oom",
                         method=self.protocol.method,
                         message=describe(error),
-                        device_seconds=self.clock.now() - start,
+                        device_s=self.clock.now() - start,
                     )
                     self.session.log(
                         f"{candidate.model} {candidate.policy} B={config.batch}: out of memory"
@@ -586,7 +599,7 @@ def _progress_line(row: EpfResult) -> str:
     return (
         f"{row.model} {row.policy} B={row.batch}: {row.epf:.4g} {row.unit}/frame "
         f"[{row.epf_low:.4g}, {row.epf_high:.4g}] spread {100 * (row.spread or 0):.2f}% "
-        f"{row.ms_per_frame:.3f} ms/frame ({row.method}, {row.device_seconds:.1f} s)"
+        f"{row.ms_per_frame:.3f} ms/frame ({row.method}, {row.device_s:.1f} s)"
     )
 
 
@@ -649,7 +662,7 @@ def measure_candidates(
     if len({(c.model, c.policy) for c in candidates}) != len(candidates):
         raise GsearchError("the same model and policy is listed twice")
     step = step or StepConfig(batch=1)
-    protocol = protocol or EpfProtocol()
+    protocol = protocol or default_protocol(session.source)
     fingerprints = {c: candidate_fingerprint(c) for c in candidates}
     results: dict[tuple[Candidate, int], EpfResult] = {}
     work = _Measurement(session, step, protocol, runner_factory)
@@ -673,7 +686,7 @@ def measure_candidates(
                 todo.append((candidate, _model_score(session, candidate, batch)))
             if not todo:
                 continue
-            idle_w = session.idle_power_w(protocol.idle_seconds)
+            idle_w = session.idle_power_w(protocol.idle_s)
             for candidate, row in work.group(todo, config, idle_w).items():
                 results[candidate, batch] = row
                 if cache is not None and row.status == "ok":

@@ -12,7 +12,7 @@ answer for anything but joules, and sources are never mixed in one study.
 
 Meters whose hardware exposes a discrete energy counter (NVML's total-energy counter
 changes about every 100 ms) also offer ``read_counter_j()`` and say how often it changes
-(``tick_seconds``); the EPF protocol uses that to align windows with counter ticks.
+(``tick_s``); the EPF protocol uses that to align windows with counter ticks.
 """
 
 from __future__ import annotations
@@ -69,13 +69,13 @@ class Meter(Protocol):
     Attributes:
         source: Short name recorded with every result (``nvml``, ``rapl``, ``time``...).
         unit: ``"J"``, ``"ms"`` or ``"model"``.
-        tick_seconds: Period of a discrete energy counter that ``read_counter_j`` reads,
+        tick_s: Period of a discrete energy counter that ``read_counter_j`` reads,
             or None when the meter has no such counter (tick alignment then does not apply).
     """
 
     source: str
     unit: str
-    tick_seconds: float | None
+    tick_s: float | None
 
     def begin(self) -> None:
         """Open a window."""
@@ -90,7 +90,7 @@ class Meter(Protocol):
         ...
 
     def read_counter_j(self) -> float:
-        """The raw cumulative counter in joules (only where ``tick_seconds`` is not None)."""
+        """The raw cumulative counter in joules (only where ``tick_s`` is not None)."""
         ...
 
     def temperature_c(self) -> float | None:

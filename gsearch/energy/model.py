@@ -24,7 +24,7 @@ class ModelMeter:
 
     source = "model"
     unit = MODEL_UNITS
-    tick_seconds: float | None = None
+    tick_s: float | None = None
 
     def __init__(self, score_per_frame: float, clock: Clock | None = None) -> None:
         if score_per_frame <= 0:

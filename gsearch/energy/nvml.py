@@ -29,7 +29,7 @@ from gsearch.errors import EnergySourceUnavailable, GsearchError
 T = TypeVar("T")
 
 # The NVML counter changes about every 100 ms (measured on an H200, driver 580).
-NVML_TICK_SECONDS = 0.1
+NVML_TICK_S = 0.1
 
 
 def _pynvml() -> Any:
@@ -165,7 +165,7 @@ class NvmlMeter:
         torch_index: torch's device index (``cuda:torch_index``).
         torch_uuid: The UUID torch reports for it, if known (see :func:`resolve_nvml_handle`).
         clock: Time source for windows (a simulated one in tests).
-        poll_seconds: Sampling period of power polling where the counter is missing.
+        poll_s: Sampling period of power polling where the counter is missing.
         visible: CUDA_VISIBLE_DEVICES; defaults to the environment's.
     """
 
@@ -177,11 +177,11 @@ class NvmlMeter:
         *,
         torch_uuid: str | None = None,
         clock: Clock | None = None,
-        poll_seconds: float = 0.01,
+        poll_s: float = 0.01,
         visible: str | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
-        self._poll_seconds = poll_seconds
+        self._poll_s = poll_s
         self._poller: _PowerPoller | None = None
         nvml_init()
         self._open = True
@@ -193,7 +193,7 @@ class NvmlMeter:
             self.close()
             raise
         self.source = "nvml" if self.has_counter else "nvml-power"
-        self.tick_seconds: float | None = NVML_TICK_SECONDS if self.has_counter else None
+        self.tick_s: float | None = NVML_TICK_S if self.has_counter else None
         self._begin_j = 0.0
         self._begin_s = 0.0
 
@@ -229,7 +229,7 @@ class NvmlMeter:
             self._begin_j = self.read_counter_j()
             self._begin_s = self._clock.now()
         else:
-            self._poller = _PowerPoller(self.power_w, self._clock, self._poll_seconds)
+            self._poller = _PowerPoller(self.power_w, self._clock, self._poll_s)
             self._poller.start()
 
     def end(self) -> Measurement:

@@ -89,7 +89,7 @@ class RaplMeter:
 
     source = "rapl"
     unit = JOULES
-    tick_seconds: float | None = None  # ~1 ms updates: effectively continuous
+    tick_s: float | None = None  # ~1 ms updates: effectively continuous
 
     def __init__(self, root: Path = POWERCAP_ROOT, clock: Clock | None = None) -> None:
         self.domains, self.reason = find_package_domains(root)

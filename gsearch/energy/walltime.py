@@ -26,7 +26,7 @@ class TimeMeter:
 
     source = TIME_SOURCE
     unit = MILLISECONDS
-    tick_seconds: float | None = None  # the clock is continuous: no ticks to align to
+    tick_s: float | None = None  # the clock is continuous: no ticks to align to
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()

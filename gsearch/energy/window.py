@@ -10,7 +10,7 @@ An *aligned* window (:func:`measure_aligned`) instead
 1. keeps the device busy with steps (a bounded queue) from well before the window
    opens until after it closes, so power is steady around both ends;
 2. polls the counter and takes the window's ends at two counter changes ("ticks") at
-   least ``window_seconds`` apart, so the energy between them is exact;
+   least ``window_s`` apart, so the energy between them is exact;
 3. times every step on the host clock (CUDA events mapped to the host clock) and counts
    the work between the two ticks, in fractions of a step, by interpolating within the
    step that straddles each tick.
@@ -154,7 +154,7 @@ def steps_done_by(spans: Sequence[tuple[float, float]], when: float) -> float:
     return float(done)
 
 
-def busy_seconds(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:
+def busy_s(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:
     """Seconds of ``[start, end]`` covered by steps."""
     return sum(max(0.0, min(e, end) - max(s, start)) for s, e in spans)
 
@@ -186,29 +186,29 @@ def measure_plain(
     meter: Meter,
     clock: Clock,
     *,
-    window_seconds: float,
-    preroll_seconds: float = 0.0,
+    window_s: float,
+    preroll_s: float = 0.0,
     max_in_flight: int = 2,
     min_steps: int = 1,
 ) -> Window:
-    """Read the meter before and after ``window_seconds`` of steps (after a pre-roll).
+    """Read the meter before and after ``window_s`` of steps (after a pre-roll).
 
     Args:
         runner: The warmed-up step runner.
         meter: Any meter; the model meter is told the frames done.
         clock: Time source.
-        window_seconds: Minimum window length.
-        preroll_seconds: Steps run, unmeasured, just before the window.
+        window_s: Minimum window length.
+        preroll_s: Steps run, unmeasured, just before the window.
         max_in_flight: Queue depth of launched steps.
         min_steps: Minimum steps in the window.
     """
-    if preroll_seconds > 0:
-        run_for(runner, clock, preroll_seconds, 1, max_in_flight)
+    if preroll_s > 0:
+        run_for(runner, clock, preroll_s, 1, max_in_flight)
     runner.synchronize()
     runner.start_record()
     meter.begin()
     opened = clock.now()
-    launched = run_for(runner, clock, window_seconds, min_steps, max_in_flight)
+    launched = run_for(runner, clock, window_s, min_steps, max_in_flight)
     runner.synchronize()
     meter.observe_frames(launched * runner.frames_per_step)
     measurement = meter.end()
@@ -229,8 +229,8 @@ def measure_aligned(
     meter: Meter,
     clock: Clock,
     *,
-    window_seconds: float,
-    preroll_seconds: float = 0.2,
+    window_s: float,
+    preroll_s: float = 0.2,
     max_in_flight: int = 2,
     tick_gap_factor: float = 1.5,
     timeout_s: float | None = None,
@@ -239,29 +239,27 @@ def measure_aligned(
 
     Args:
         runner: The warmed-up step runner (asynchronous: the host polls while it runs).
-        meter: A meter with a discrete counter (``tick_seconds`` set).
+        meter: A meter with a discrete counter (``tick_s`` set).
         clock: Time source, the same clock the runner's spans are on.
-        window_seconds: Minimum time between the two ticks.
-        preroll_seconds: Steps run before the first tick may be taken, so that power is
+        window_s: Minimum time between the two ticks.
+        preroll_s: Steps run before the first tick may be taken, so that power is
             steady at the window's start.
         max_in_flight: Queue depth of launched steps.
         tick_gap_factor: A tick is usable only if the two polls around it are at most
             this many times the median poll gap apart, so a slow read (NVML's energy read
             took 2.8 ms median, 15 ms at the 99th percentile on an H200) cannot blur the
             time of a window's end.
-        timeout_s: Give up after this long (default: generous for ``window_seconds``).
+        timeout_s: Give up after this long (default: generous for ``window_s``).
 
     Raises:
         GsearchError: the meter has no counter, or the counter stopped changing.
     """
-    tick_s = meter.tick_seconds
+    tick_s = meter.tick_s
     if tick_s is None:
         raise GsearchError(f"the {meter.source!r} meter has no counter to align windows to")
     runner.start_record()
     opened = clock.now()
-    timeout = (
-        timeout_s if timeout_s is not None else preroll_seconds + window_seconds + 30 * tick_s + 5
-    )
+    timeout = timeout_s if timeout_s is not None else preroll_s + window_s + 30 * tick_s + 5
     read_s: deque[float] = deque(maxlen=32)  # host time of one counter read
     gaps_s: deque[float] = deque(maxlen=32)  # time between consecutive reads
     previous: tuple[float, float] | None = None  # (read time, value)
@@ -292,10 +290,10 @@ def measure_aligned(
             )
             tick_at = 0.5 * (read_at + previous[0])
             usable = value != previous[1] and gap <= allowed
-            if usable and tick_at >= opened + preroll_seconds:
+            if usable and tick_at >= opened + preroll_s:
                 if first is None:
                     first = (tick_at, value, 0.5 * gap)
-                elif tick_at - first[0] >= window_seconds:
+                elif tick_at - first[0] >= window_s:
                     last = (tick_at, value, 0.5 * gap)
                 inside.append((tick_at, value))
         previous = (read_at, value)
@@ -324,7 +322,7 @@ def measure_aligned(
         frames=steps * runner.frames_per_step,
         method=ALIGNED,
         tick_error_s=max(first[2], last[2]),
-        busy_fraction=busy_seconds(spans, start, end) / (end - start),
+        busy_fraction=busy_s(spans, start, end) / (end - start),
         start_s=start,
         end_s=end,
         ticks=ticks,
@@ -332,7 +330,7 @@ def measure_aligned(
 
 
 def measure_idle_power_w(
-    meter: Meter, clock: Clock, seconds: float = 1.0, settle_seconds: float = 0.3
+    meter: Meter, clock: Clock, seconds: float = 1.0, settle_s: float = 0.3
 ) -> float | None:
     """Average power of the idle device, watts (None for model units).
 
@@ -341,14 +339,14 @@ def measure_idle_power_w(
     """
     if meter.unit != "J":
         return None
-    clock.sleep(settle_seconds)
-    if meter.tick_seconds is None:
+    clock.sleep(settle_s)
+    if meter.tick_s is None:
         meter.begin()
         clock.sleep(seconds)
         measurement = meter.end()
         return measurement.energy / measurement.seconds
-    poll_s = min(0.002, meter.tick_seconds / 20)
-    deadline = clock.now() + seconds + 30 * meter.tick_seconds + 5
+    poll_s = min(0.002, meter.tick_s / 20)
+    deadline = clock.now() + seconds + 30 * meter.tick_s + 5
     ticks: list[tuple[float, float]] = []
     previous = (clock.now(), meter.read_counter_j())
     while clock.now() < deadline:

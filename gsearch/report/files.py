@@ -1,25 +1,17 @@
 """Writing report files: the whole file or nothing, with the user's permissions.
 
-Each file is written to a temporary name in its folder and renamed into place, so a
-failure never leaves a half-written report. ``mkstemp`` creates files readable by
-their owner only; the report is meant to be shared, so each gets the mode a plain
-``open`` would give (0o666 less the umask).
+Each file replaces its target in one step (:func:`gsearch.paths.write_atomic`), so a
+failure never leaves a half-written report, and gets the mode a plain ``open`` would
+give (0o666 less the umask): the report is meant to be shared.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 from gsearch.errors import GsearchError
-
-
-def current_umask() -> int:
-    """The process's umask (reading it means setting it: set it back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+from gsearch.paths import write_atomic
 
 
 def prepare_folder(folder: Path) -> None:
@@ -39,20 +31,13 @@ class AtomicWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.mode = 0o666 & ~current_umask()
         self.written: list[Path] = []
 
     def write(self, name: str, data: bytes | str) -> Path:
         target = self.folder / name
-        raw = data.encode() if isinstance(data, str) else data
-        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.")
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(raw)
-            os.chmod(temporary, self.mode)
-            os.replace(temporary, target)
+            write_atomic(target, data.encode() if isinstance(data, str) else data)
         except OSError as error:
-            Path(temporary).unlink(missing_ok=True)
             raise GsearchError(f"cannot write {target}: {error.strerror}") from None
         self.written.append(target)
         return target

@@ -195,8 +195,8 @@ def human_table(
 
 
 def to_markdown(titles: list[str], rows: list[list[Cell]]) -> str:
-    """A GitHub Markdown table of human cells."""
-    escape = str.maketrans({"|": "\\|"})
-    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
-    lines += ["| " + " | ".join(c.text.translate(escape) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    """A GitHub Markdown table of human cells (pandas, through tabulate's pipe format)."""
+    escape = str.maketrans({"|": "\\|"})  # tabulate leaves a "|" inside a cell as is
+    table = pd.DataFrame([[c.text.translate(escape) for c in row] for row in rows], columns=titles)
+    # Cells are text already formatted for people: no re-parsing "0.50" into 0.5.
+    return str(table.to_markdown(index=False, disable_numparse=True)) + "\n"

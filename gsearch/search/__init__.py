@@ -18,7 +18,7 @@ from gsearch.search.config import DEFAULT_STORAGE, RunConfig
 from gsearch.search.ladder import ladder_promotions
 from gsearch.search.loop import SearchResult, run_search, run_trials, run_worker
 from gsearch.search.objective import Architecture, TrainOutcome, TrialObjective, trial_seeds
-from gsearch.search.study import ATTR_PREFIX, front, load_study, objective_names
+from gsearch.search.study import ATTR_PREFIX, load_study, objective_names
 
 __all__ = [
     "ATTR_PREFIX",
@@ -28,7 +28,6 @@ __all__ = [
     "SearchResult",
     "TrainOutcome",
     "TrialObjective",
-    "front",
     "ladder_promotions",
     "load_study",
     "objective_names",

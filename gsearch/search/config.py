@@ -18,7 +18,7 @@ from gsearch.energy import EpfProtocol
 from gsearch.errors import GsearchError
 from gsearch.paths import CACHE_DIR, CHECKPOINTS_DIR, DEFAULT_STORAGE_URL
 from gsearch.spaces import SAMPLERS, SearchSpace, load_space
-from gsearch.storage import GRACE_PERIOD_SECONDS, HEARTBEAT_INTERVAL_SECONDS
+from gsearch.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 from gsearch.training import Recipe, get_recipe
 
 DEFAULT_STORAGE = DEFAULT_STORAGE_URL
@@ -56,7 +56,8 @@ class RunConfig:
         pass_: ``training`` (forward and backward, the paper's EPF) or ``inference``
             (forward in eval mode: what a deployed network costs); None: the space's,
             else training.
-        epf_protocol: Windows and repeats of EPF (the same protocol as `gsearch profile`).
+        epf_protocol: Windows and repeats of EPF; None: the meter's default, the same as
+            `gsearch profile` uses (:func:`gsearch.energy.default_protocol`).
         checkpoint_root: Folder for per-architecture training checkpoints.
         cache_dir: Folder of the EPF cache (None: no cache).
         recipe_overrides: Typed fields of the training recipe to change.
@@ -85,13 +86,13 @@ class RunConfig:
     epf_resolution: int | None = None
     precision: str = "fp32"
     pass_: str | None = None
-    epf_protocol: EpfProtocol = field(default_factory=EpfProtocol)
+    epf_protocol: EpfProtocol | None = None
     checkpoint_root: Path = CHECKPOINTS_DIR
     cache_dir: Path | None = CACHE_DIR
     recipe_overrides: dict[str, Any] = field(default_factory=dict)
     skip_corrupt: bool = False
-    heartbeat_s: int = HEARTBEAT_INTERVAL_SECONDS
-    grace_s: int = GRACE_PERIOD_SECONDS
+    heartbeat_s: int = HEARTBEAT_INTERVAL_S
+    grace_s: int = GRACE_PERIOD_S
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -171,7 +172,7 @@ class RunConfig:
             raise GsearchError("workers need a search space read from a file")
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["space"] = str(self.space.path.resolve())
-        data["epf_protocol"] = asdict(self.epf_protocol)
+        data["epf_protocol"] = None if self.epf_protocol is None else asdict(self.epf_protocol)
         for key in ("checkpoint_root", "cache_dir"):
             data[key] = None if data[key] is None else str(Path(data[key]).resolve())
         return json.dumps(data, sort_keys=True)
@@ -181,7 +182,8 @@ class RunConfig:
         """A config from :meth:`to_json`, with ``changes`` applied (e.g. the worker index)."""
         data = json.loads(text)
         data["space"] = load_space(data["space"])
-        data["epf_protocol"] = EpfProtocol(**data["epf_protocol"])
+        if data["epf_protocol"] is not None:
+            data["epf_protocol"] = EpfProtocol(**data["epf_protocol"])
         for key in ("models", "seeds"):
             data[key] = tuple(data[key])
         data["checkpoint_root"] = Path(data["checkpoint_root"])

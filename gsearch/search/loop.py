@@ -9,6 +9,7 @@ the proxy front and its ties at full fidelity in the study ``<study>/full``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,24 +19,25 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gsearch.data import DatasetBundle, dataset_info
 from gsearch.errors import GsearchError
-from gsearch.pareto import front_hypervolume, pareto_trials
+from gsearch.pareto import front_hypervolume, pareto_front, pareto_trials
 from gsearch.policies import parse_policy
+from gsearch.progress import progress_bar
 from gsearch.search.calibrated import calibrated_binder
 from gsearch.search.config import RunConfig
 from gsearch.search.ladder import ladder_promotions
 from gsearch.search.meter_lock import MeterLock
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
 from gsearch.search.probe import MeasuredEnergy, PredictedEnergy, open_measured_energy
-from gsearch.search.study import complete, front, make_sampler, objective_names, open_study
+from gsearch.search.study import complete, make_sampler, objective_names, open_study
 from gsearch.search.trainer import RecipeTrainer
 from gsearch.storage import with_storage_retries
 from gsearch.training import Recipe, prepare_data, recipe_tag
 
 FRONT_EPF_ATTR = "front_epf"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,19 +63,10 @@ class Stage:
 # ---------------------------------------------------------------- progress and trials
 @contextmanager
 def _progress(quiet: bool, total: int, description: str) -> Iterator[Callable[..., None]]:
-    if quiet:
-        yield lambda **_: None
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("front {task.fields[front]}  HV {task.fields[hv]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as progress:
-        task = progress.add_task(description, total=total, front=0, hv="-")
-        yield lambda **kw: progress.update(task, **kw)
+    fields = "front {task.fields[front]}  HV {task.fields[hv]}"
+    with progress_bar(fields, quiet=quiet, console=Console(stderr=True), count=True) as bar:
+        task = bar.add_task(description, total=total, front=0, hv="-")
+        yield lambda **kw: bar.update(task, **kw)
 
 
 def _live_ahead(study: optuna.Study, number: int) -> int:
@@ -191,12 +184,12 @@ def open_stage(
     """Load the data, open (or create) the study with its pins, build the objective."""
     recipe = config.recipe(fidelity)
     data = prepare_data(config.dataset, recipe, config.data_root, skip_corrupt=config.skip_corrupt)
-    if data.skipped_files and not config.quiet:
-        Console(stderr=True).print(
-            f"skipped {len(data.skipped_files)} unreadable images of {config.dataset}, "
-            f"e.g. {data.skipped_files[0]}",
-            highlight=False,
-            markup=False,
+    if data.skipped_files:
+        _log.warning(
+            "skipped %d unreadable images of %s, e.g. %s",
+            len(data.skipped_files),
+            config.dataset,
+            data.skipped_files[0],
         )
     names = objective_names(probe.unit, predicted=probe.source.startswith("predicted"))
     resolution = config.measured_resolution
@@ -232,11 +225,8 @@ def open_stage(
         energy_budget=config.energy_budget,
         bind=bind,
     )
-    if not config.quiet:
-        choice = probe.session.choice
-        Console(stderr=True).print(
-            f"energy source: {choice.source} ({choice.reason})", highlight=False, markup=False
-        )
+    choice = probe.session.choice
+    _log.info("energy source: %s (%s)", choice.source, choice.reason)
     return Stage(study, objective, names, fidelity)
 
 
@@ -259,7 +249,7 @@ def remeasure_front(study: optuna.Study, probe: MeasuredEnergy) -> dict[str, Any
     front trial number: EPF, interval, ms per frame, unit and how many networks shared
     the session.
     """
-    members = front(study)
+    members = pareto_front(study)
     archs = []
     for trial in members:
         attrs = trial.user_attrs
@@ -341,9 +331,9 @@ def run_search(config: RunConfig) -> SearchResult:
         _run_stage(stage, config, config.trials)
         remeasure_front(stage.study, probe)
         if config.fidelity != "ladder":
-            return SearchResult(stage.study, front(stage.study), stage.names)
+            return SearchResult(stage.study, pareto_front(stage.study), stage.names)
 
-        promoted = ladder_promotions(front(stage.study), complete(stage.study))
+        promoted = ladder_promotions(pareto_front(stage.study), complete(stage.study))
         full = open_stage(
             config,
             "full",
@@ -361,4 +351,4 @@ def run_search(config: RunConfig) -> SearchResult:
                 queued.add(key)
         _run_stage(full, config, len(queued))
         remeasure_front(full.study, probe)
-        return SearchResult(stage.study, front(full.study), stage.names, full.study)
+        return SearchResult(stage.study, pareto_front(full.study), stage.names, full.study)

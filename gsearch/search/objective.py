@@ -246,7 +246,7 @@ class TrialObjective:
         earlier = earlier_result(trial.study, arch.key)
         if earlier is not None:
             trial.set_user_attr("reused_from", earlier.number)
-            for key in ("top1_spread", "top1_seeds", "train_seeds", "train_seconds", "top5"):
+            for key in ("top1_spread", "top1_seeds", "train_seeds", "train_s", "top5"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
             trial.set_user_attr("trained", True)
@@ -258,7 +258,7 @@ class TrialObjective:
         trial.set_user_attr("train_seeds", list(seeds))
         trial.set_user_attr("top1_seeds", list(outcome.top1_seeds))
         trial.set_user_attr("top1_spread", outcome.top1_spread)
-        trial.set_user_attr("train_seconds", outcome.seconds)
+        trial.set_user_attr("train_s", outcome.seconds)
         trial.set_user_attr("resumed_from_epochs", list(outcome.resumed_from_epochs))
         trial.set_user_attr("top5", outcome.top5)
         trial.set_user_attr("trained", True)

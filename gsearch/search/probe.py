@@ -24,6 +24,7 @@ from gsearch.energy import (
     EpfProtocol,
     EpfResult,
     StepConfig,
+    default_protocol,
     measure_candidates,
     open_session,
 )
@@ -232,7 +233,7 @@ def _check(rows: Sequence[EpfResult]) -> None:
 def open_measured_energy(
     energy: str,
     device: str,
-    protocol: EpfProtocol,
+    protocol: EpfProtocol | None,
     batches: Sequence[int],
     resolution: int,
     precision: str,
@@ -242,14 +243,16 @@ def open_measured_energy(
     """Open the device and energy source once for the whole run.
 
     ``energy="predicted"`` opens the meter ``auto`` would pick (its facts identify the
-    device the calibration must come from) and predicts instead of measuring.
+    device the calibration must come from) and predicts instead of measuring. A
+    ``protocol`` of None is the meter's default, as `gsearch profile` has it.
     """
     if energy == PREDICTED:
         session = open_session(device, "auto", log=None)
         directory = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
         return PredictedEnergy(session, batches, resolution, precision, pass_, directory)
     session = open_session(device, energy, log=None)
+    protocol = protocol or default_protocol(session.source)
     # Idle power now, on a cool device, not after the first trial's training.
-    session.idle_power_w(protocol.idle_seconds)
+    session.idle_power_w(protocol.idle_s)
     cache = EpfCache(cache_dir) if cache_dir is not None else None
     return MeasuredEnergy(session, protocol, batches, resolution, precision, cache, pass_)

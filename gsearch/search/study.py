@@ -1,4 +1,4 @@
-"""Studies: create or resume, pin what changes their numbers, samplers, the front.
+"""Studies: create or resume, pin what changes their numbers, samplers.
 
 A study records, in its system attributes (``gsearch:<setting>``), every setting that
 changes its numbers: the space and models, dataset, fidelity, the whole training recipe
@@ -18,7 +18,6 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from gsearch.errors import GsearchError
-from gsearch.pareto import pareto_front
 from gsearch.spaces import SearchSpace
 from gsearch.storage import is_foreign_study, open_storage, redact
 
@@ -168,12 +167,7 @@ def make_sampler(
     return optuna.samplers.GridSampler(space.grid(resolution), seed=seed)
 
 
-# ---------------------------------------------------------------- the front
-def front(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's Pareto front (:func:`gsearch.pareto.pareto_front`)."""
-    return pareto_front(study)
-
-
+# ---------------------------------------------------------------- reading
 def complete(study: optuna.Study) -> list[FrozenTrial]:
     """The study's complete trials."""
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

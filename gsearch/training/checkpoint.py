@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from gsearch.atomic import atomic_file
 from gsearch.data import DatasetBundle
 from gsearch.errors import GsearchError
+from gsearch.paths import atomic_file
 from gsearch.training.recipes import Recipe, recipe_fields
 
 CHECKPOINT_NAME = "last.pt"

@@ -265,7 +265,7 @@ def _epoch(run: _Run, epoch: int, show: Show) -> EpochRecord:
             ips=seen / max(elapsed, 1e-9),
         )
         del logits, loss
-    epoch_seconds = time.perf_counter() - epoch_start
+    epoch_s = time.perf_counter() - epoch_start
     evaluated = epoch + 1 == recipe.epochs or recipe.eval_each_epoch
     if evaluated:
         _evaluate(run)
@@ -274,8 +274,8 @@ def _epoch(run: _Run, epoch: int, show: Show) -> EpochRecord:
         train_loss=loss_sum / max(seen, 1),
         train_top1=100.0 * correct / max(seen, 1),
         lr=lr,
-        seconds=epoch_seconds,
-        images_per_second=seen / max(epoch_seconds, 1e-9),
+        seconds=epoch_s,
+        images_per_second=seen / max(epoch_s, 1e-9),
         top1=run.top1 if evaluated else None,
         top5=run.top5 if evaluated else None,
     )
@@ -305,7 +305,7 @@ def _seconds(run: _Run) -> float:
 
 def _finish(run: _Run) -> TrainMetrics:
     """The run's metrics after its last epoch (history attached by the caller)."""
-    step_seconds = sum(r.seconds for r in run.history)
+    step_s = sum(r.seconds for r in run.history)
     images_trained = sum(r.images_per_second * r.seconds for r in run.history)
     return TrainMetrics(
         top1=run.top1,
@@ -314,7 +314,7 @@ def _finish(run: _Run) -> TrainMetrics:
         train_loss=run.history[-1].train_loss,
         epochs=run.recipe.epochs,
         seconds=_seconds(run),
-        images_per_second=images_trained / max(step_seconds, 1e-9),
+        images_per_second=images_trained / max(step_s, 1e-9),
         resumed_from_epoch=run.start_epoch,
         skipped_steps=run.skipped_steps,
     )

@@ -20,6 +20,7 @@ from gsearch.cli import main
 from gsearch.energy.calibrate import (
     ANCHOR,
     REST,
+    Calibration,
     calibrate,
     calibration_path,
     load_calibration,
@@ -34,7 +35,7 @@ from gsearch.errors import GsearchError
 from gsearch.profile import profile
 from gsearch.spaces import load_space
 
-QUICK = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
+QUICK = EpfProtocol(repeats=2, window_s=0.02, warmup_s=0.0, idle_s=0.01)
 STEP = StepConfig(batch=2, resolution=32, num_classes=10)
 
 
@@ -73,8 +74,8 @@ def test_time_session_reports_ms_per_frame(tmp_path):
         device="cpu",
         energy="time",
         repeats=2,
-        window_seconds=0.02,
-        warmup_seconds=0.0,
+        window_s=0.02,
+        warmup_s=0.0,
         resolution=32,
         num_classes=10,
         cache_dir=None,
@@ -138,7 +139,7 @@ def test_calibrate_resume_load_predict_and_refuse(tmp_path):
         facts = session.facts
     assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
     assert set(calibration.networks) == {REST, ANCHOR} and calibration.unit == "ms"
-    assert calibration.device_seconds > 0
+    assert calibration.device_s > 0
     # an interrupted run: drop one layer, and the rerun measures that one only
     path = calibration.path
     assert path is not None and path == calibration_path(tmp_path, calibration.key)
@@ -201,3 +202,10 @@ def test_cli_explicit_rapl_without_rapl_is_one_line(capsys):
     assert main(["calibrate", "--model", "tiny_convnet", "--energy", "rapl"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: RAPL is not available") and "\n" not in err
+
+
+def test_a_calibration_of_another_format_is_refused_by_its_format(tmp_path):
+    with pytest.raises(GsearchError, match="has format 1, this gsearch reads format 2"):
+        Calibration.from_dict({"format": 1, "device_seconds": 3.0}, tmp_path / "old.json")
+    with pytest.raises(GsearchError, match="is not a gsearch calibration"):
+        Calibration.from_dict({"layers": {}}, tmp_path / "other.json")

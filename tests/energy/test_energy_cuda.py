@@ -38,7 +38,7 @@ def test_cuda_runner_times_steps_on_the_host_clock(mode):
 def test_cuda_protocol_with_auto_energy():
     session = open_session("cuda:0", "auto")
     candidates = [registry_candidate("tiny_convnet", p, num_classes=10) for p in ("G=1", "G=4")]
-    protocol = EpfProtocol(repeats=3, window_seconds=0.3, warmup_seconds=0.3, idle_seconds=0.3)
+    protocol = EpfProtocol(repeats=3, window_s=0.3, warmup_s=0.3, idle_s=0.3)
     step = StepConfig(batch=1, resolution=64, num_classes=10)
     rows = measure_candidates(session, candidates, [8], step, protocol)
     session.close()

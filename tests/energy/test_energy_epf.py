@@ -22,6 +22,7 @@ from gsearch.energy.epf import (
     EnergySession,
     EpfProtocol,
     EpfResult,
+    default_protocol,
     measure_candidates,
     open_session,
 )
@@ -31,7 +32,7 @@ from gsearch.energy.steps import StepConfig, make_runner
 from gsearch.errors import GsearchError
 
 IDLE_W, BUSY_W = 120.0, 320.0
-FAST = EpfProtocol(repeats=5, window_seconds=0.5, warmup_seconds=0.5, idle_seconds=0.5)
+FAST = EpfProtocol(repeats=5, window_s=0.5, warmup_s=0.5, idle_s=0.5)
 
 
 class Net(nn.Module):
@@ -117,7 +118,7 @@ def test_protocol_on_the_simulated_gpu(sim_session):
         assert row.facts["gpu_name"] == "NVIDIA H200" and row.facts["driver"] == "580.159.04"
         assert row.facts["torch"] == torch.__version__
         assert row.temperature_before_c == 41.0 and row.temperature_after_c == 41.0
-        assert 0 < row.device_seconds < 10
+        assert 0 < row.device_s < 10
         # per window: when it opened, the temperature after it, the counter's ticks
         assert row.window_temperatures_c == (41.0,) * 5
         assert len(row.window_starts_s) == len(row.window_ticks) == 5
@@ -136,7 +137,7 @@ def test_reference_window_agrees_with_the_aligned_protocol(sim_session):
     _, session, factory = sim_session()
     candidates = [_candidate("a", 4, 0.0137)]
     step = StepConfig(batch=1, resolution=8)
-    reference = EpfProtocol.reference_protocol(warmup_seconds=0.5, idle_seconds=0.5)
+    reference = EpfProtocol.reference_protocol(warmup_s=0.5, idle_s=0.5)
     ref = measure_candidates(session, candidates, [2], step, reference, runner_factory=factory)[0]
     assert ref.method == "plain" and len(ref.epf_windows) == 1
     assert ref.window_ticks == () and len(ref.window_starts_s) == 1
@@ -153,7 +154,7 @@ def test_memory_chunks_and_out_of_memory_rows(sim_session):
         _candidate("huge", 6, 0.001, memory=100.0),
         _candidate("c", 5, 0.001, memory=1.0),
     ]
-    protocol = EpfProtocol(repeats=2, window_seconds=0.3, warmup_seconds=0.2, idle_seconds=0.3)
+    protocol = EpfProtocol(repeats=2, window_s=0.3, warmup_s=0.2, idle_s=0.3)
     rows = measure_candidates(
         session,
         candidates,
@@ -181,7 +182,7 @@ def test_cpu_protocol_for_real_with_the_model_meter_and_cache(tmp_path):
         registry_candidate("tiny_convnet", "g=2", num_classes=10, resolution=16),
     ]
     step = StepConfig(batch=1, resolution=16, num_classes=10)
-    protocol = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, warmup_steps=1)
+    protocol = EpfProtocol(repeats=2, window_s=0.02, warmup_s=0.0, warmup_steps=1)
     cache = EpfCache(tmp_path)
     rows = measure_candidates(session, candidates, [1, 2], step, protocol, cache=cache)
     for row in rows:
@@ -228,7 +229,7 @@ def test_protocol_settings_are_checked():
         EpfProtocol(method="sloppy")
     with pytest.raises(GsearchError):
         StepConfig(batch=1, precision="fp8")
-    assert EpfProtocol.reference_protocol().window_seconds == 20.0
+    assert EpfProtocol.reference_protocol().window_s == 20.0
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
@@ -341,3 +342,26 @@ def test_precision_benchmark_prints_the_diagnosis(sim_session, monkeypatch):
     assert "net a" in text and "shown late: trust the grid columns" in text
     assert ticks["grid_residual_ms"]["sweep1"] > 8
     assert bench.diagnose(results, rows, None) == {}  # no counter ticks, no diagnosis
+
+
+def test_the_time_meter_defaults_to_short_windows_and_counters_to_one_second() -> None:
+    """A clock has no tick to wait for; an energy counter's windows stay 1 s."""
+    clock = default_protocol("time")
+    assert (clock.window_s, clock.warmup_s, clock.preroll_s) == (0.3, 0.3, 0.05)
+    for counter in ("nvml", "rapl", "model"):
+        assert default_protocol(counter) == EpfProtocol()
+    changed = default_protocol("time", window_s=2.0, repeats=3)
+    assert (changed.window_s, changed.warmup_s, changed.repeats) == (2.0, 0.3, 3)
+
+
+def test_a_session_measures_with_its_meters_default_when_given_no_protocol() -> None:
+    from gsearch.candidates import registry_candidate
+
+    candidate = registry_candidate("tiny_convnet", "G=1", num_classes=10, resolution=32)
+    with open_session("cpu", "time") as session:
+        (row,) = measure_candidates(
+            session, [candidate], [2], StepConfig(batch=2, resolution=32, num_classes=10)
+        )
+    # five windows of the time meter's default length, not of a counter's 1 s
+    assert len(row.epf_windows) == 5
+    assert row.device_s < 5 * 1.0

@@ -85,7 +85,7 @@ def test_meter_reads_the_counter_in_joules(monkeypatch):
             clock_device.advance(seconds)
 
     meter = NvmlMeter(0, clock=Clock(), visible=None)
-    assert meter.source == "nvml" and meter.tick_seconds == pytest.approx(0.1)
+    assert meter.source == "nvml" and meter.tick_s == pytest.approx(0.1)
     device.advance(0.05)  # inside the first tick period
     meter.begin()
     device.advance(1.0)
@@ -104,8 +104,8 @@ def test_meter_reads_the_counter_in_joules(monkeypatch):
 def test_power_polling_where_the_counter_is_missing(monkeypatch):
     device = SimDevice(PowerTrace(idle_w=150.0), tick_phase_s=0.0)
     FakeNvml([FakeGpu(UUIDS[0], sim=device, has_counter=False)]).install(monkeypatch)
-    meter = NvmlMeter(0, clock=SystemClock(), poll_seconds=0.005, visible=None)
-    assert meter.source == "nvml-power" and meter.tick_seconds is None
+    meter = NvmlMeter(0, clock=SystemClock(), poll_s=0.005, visible=None)
+    assert meter.source == "nvml-power" and meter.tick_s is None
     with pytest.raises(GsearchError, match="no NVML energy counter"):
         meter.read_counter_j()
     meter.begin()

@@ -14,7 +14,7 @@ from gsearch.errors import GsearchError
 from gsearch.paper import paper_epf_mj, paper_models
 from gsearch.profile import parse_batches, profile, render_table, to_csv, to_json
 
-QUICK = {"repeats": 2, "window_seconds": 0.02, "warmup_seconds": 0.0, "resolution": 16}
+QUICK = {"repeats": 2, "window_s": 0.02, "warmup_s": 0.0, "resolution": 16}
 
 
 def test_paper_numbers_are_tables_iii_and_iv():

@@ -31,7 +31,7 @@ def _windows(sim_gpu, step_s, count=8, gap_s=0.3, **options):
     windows: list[tuple[Window, float]] = []
     for _ in range(count):
         window = measure_aligned(
-            runner, meter, clock, window_seconds=0.6, preroll_seconds=0.15, max_in_flight=depth
+            runner, meter, clock, window_s=0.6, preroll_s=0.15, max_in_flight=depth
         )
         windows.append((window, device.true_energy_per_step(window.start_s, window.end_s)))
         clock.sleep(gap_s)  # what happens between windows: other candidates, reads

@@ -11,7 +11,7 @@ from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.window import (
     ALIGNED,
     PLAIN,
-    busy_seconds,
+    busy_s,
     measure_aligned,
     measure_idle_power_w,
     measure_plain,
@@ -38,7 +38,7 @@ def _setup(sim_gpu, step_s, trace=None, launch_s=15e-6, **options):
 
 def _aligned_error(device, clock, meter, runner, window_s):
     window = measure_aligned(
-        runner, meter, clock, window_seconds=window_s, max_in_flight=_depth(runner.gpu_s)
+        runner, meter, clock, window_s=window_s, max_in_flight=_depth(runner.gpu_s)
     )
     truth = device.true_energy_per_step(window.start_s, window.end_s)
     return window, window.energy / window.steps / truth - 1.0
@@ -88,9 +88,7 @@ def test_plain_windows_are_off_by_more_than_five_percent_where_aligned_are_not(s
     phases_s = [0.003 + 0.01 * i for i in range(10)]  # where the ticks fall vs the window
     for step_s, phase_s in [(s, p) for s in (0.001, 0.0137) for p in phases_s]:
         device, clock, meter, runner = _setup(sim_gpu, step_s, tick_phase_s=phase_s)
-        plain = measure_plain(
-            runner, meter, clock, window_seconds=0.3, preroll_seconds=0.2, max_in_flight=8
-        )
+        plain = measure_plain(runner, meter, clock, window_s=0.3, preroll_s=0.2, max_in_flight=8)
         assert plain.method == PLAIN
         truth = device.true_energy_per_step(plain.start_s, plain.end_s)
         worst_plain = max(worst_plain, abs(plain.energy / plain.steps / truth - 1.0))
@@ -103,15 +101,13 @@ def test_plain_window_after_idle_is_biased_low_aligned_is_not(sim_gpu):
     _device, clock, meter, runner = _setup(sim_gpu, 0.01, PowerTrace(tau_s=0.1))
     runner.synchronize()
     clock.sleep(0.5)  # the device idles, as between candidates measured one by one
-    plain = measure_plain(runner, meter, clock, window_seconds=0.5, max_in_flight=4)
+    plain = measure_plain(runner, meter, clock, window_s=0.5, max_in_flight=4)
     plain_error = plain.energy / plain.steps / (320.0 * 0.01) - 1.0
     assert plain_error < -0.05
     runner.synchronize()
     clock.sleep(0.5)
     # A pre-roll of five ramp time constants: the protocol's warm-up does this after idle.
-    window = measure_aligned(
-        runner, meter, clock, window_seconds=0.5, preroll_seconds=0.5, max_in_flight=4
-    )
+    window = measure_aligned(runner, meter, clock, window_s=0.5, preroll_s=0.5, max_in_flight=4)
     assert window.energy / window.steps / (320.0 * 0.01) - 1.0 == pytest.approx(0, abs=0.01)
 
 
@@ -158,7 +154,7 @@ def test_idle_power_between_ticks(sim_gpu):
 def test_a_counter_that_never_ticks_is_an_error(sim_gpu):
     _device, clock, meter, runner = _setup(sim_gpu, 0.01, tick_s=1000.0, tick_phase_s=999.0)
     with pytest.raises(GsearchError, match="did not tick"):
-        measure_aligned(runner, meter, clock, window_seconds=0.3, max_in_flight=4, timeout_s=2.0)
+        measure_aligned(runner, meter, clock, window_s=0.3, max_in_flight=4, timeout_s=2.0)
 
 
 def test_steps_done_by_counts_fractions():
@@ -169,4 +165,4 @@ def test_steps_done_by_counts_fractions():
     assert steps_done_by(spans, 2.5) == 2.0  # a gap counts no work
     assert steps_done_by(spans, 3.5) == pytest.approx(2.5)
     assert steps_done_by(spans, 9.0) == 3.0
-    assert busy_seconds(spans, 0.5, 3.5) == pytest.approx(2.0)
+    assert busy_s(spans, 0.5, 3.5) == pytest.approx(2.0)

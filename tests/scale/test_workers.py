@@ -184,7 +184,7 @@ def test_storage_lost_mid_run_retries_then_stops_cleanly(
 ) -> None:
     proxy = Proxy(("127.0.0.1", 5432))
     url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-    env_delays = {"GSEARCH_STORAGE_RETRY_SECONDS": "0.5,1,1"}
+    env_delays = {"GSEARCH_STORAGE_RETRY_S": "0.5,1,1"}
     os.environ.update(env_delays)
     try:
         process = worker(tmp_path, url, study_name, 50, 0, "--recipe", "epochs=1")

@@ -23,8 +23,8 @@ sampler = "grid"
 trials = 4
 """
 # The model meter's score is exact: one short window per row keeps the tests quick.
-QUICK = EpfProtocol(repeats=1, window_seconds=0.05, warmup_seconds=0.0, warmup_steps=1,
-                    idle_seconds=0.05)  # fmt: skip
+QUICK = EpfProtocol(repeats=1, window_s=0.05, warmup_s=0.0, warmup_steps=1,
+                    idle_s=0.05)  # fmt: skip
 
 MakeConfig = Callable[..., RunConfig]
 

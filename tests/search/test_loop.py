@@ -125,7 +125,7 @@ def test_energy_budget_records_but_never_trains_infeasible_trials(tmp_path: Path
     infeasible = [t for t in trials if t.constraints["epf_over_budget"] > 0]
     assert len(infeasible) == 2
     assert all(t.user_attrs["trained"] is False and t.values[1] == 0.0 for t in infeasible)
-    assert all("train_seconds" not in t.user_attrs for t in infeasible)
+    assert all("train_s" not in t.user_attrs for t in infeasible)
     assert not {t.number for t in infeasible} & {t.number for t in pareto_front(result.study)}
 
 

@@ -23,7 +23,7 @@ def calibrate_tiny(tmp_path: Path) -> None:
     """A quick time-meter calibration of the test space, where the runs look for it."""
     space = load_space(str(tmp_path / "tiny.toml"))
     target = calibration_target("tiny_convnet", space, resolution=32, num_classes=10)
-    quick = EpfProtocol(repeats=2, window_seconds=0.02, warmup_seconds=0.0, idle_seconds=0.01)
+    quick = EpfProtocol(repeats=2, window_s=0.02, warmup_s=0.0, idle_s=0.01)
     with open_session("cpu", "time") as session:
         calibrate(session, target, StepConfig(batch=2, resolution=32, num_classes=10), quick,
                   directory=tmp_path / "cache")  # fmt: skip

@@ -19,7 +19,7 @@ def test_a_trials_epf_is_what_gsearch_profile_measures(config: MakeConfig, tmp_p
     (trial,) = result.study.trials
     assert trial.user_attrs["epf_resolution"] == 48
     report = profile("tiny_convnet", ["G=4"], [4], energy="model", resolution=48, num_classes=10,
-                     cache_dir=None, repeats=1, window_seconds=0.05)  # fmt: skip
+                     cache_dir=None, repeats=1, window_s=0.05)  # fmt: skip
     (row,) = report.rows
     assert trial.values[0] == pytest.approx(row.result.epf, rel=1e-12)
 
