@@ -730,18 +730,8 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="store_true", help="one 20 s window per row")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument(
-        "--window",
-        type=_positive_float,
-        default=None,
-        help="window length, seconds (default 1, 0.3 for the time meter)",
-    )
-    p.add_argument(
-        "--warmup",
-        type=_non_negative_float,
-        default=None,
-        help=WARMUP_HELP,
-    )
+    p.add_argument("--window", type=_positive_float, default=None, help=WINDOW_HELP)
+    p.add_argument("--warmup", type=_non_negative_float, default=None, help=WARMUP_HELP)
     p.add_argument("--cache-dir", type=_text, default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
@@ -907,18 +897,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pass", dest="pass_", choices=("training", "inference"), default="training")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
-    p.add_argument(
-        "--window",
-        type=_positive_float,
-        default=None,
-        help="window length, seconds (default 1, 0.3 for the time meter)",
-    )
-    p.add_argument(
-        "--warmup",
-        type=_non_negative_float,
-        default=None,
-        help=WARMUP_HELP,
-    )
+    p.add_argument("--window", type=_positive_float, default=None, help=WINDOW_HELP)
+    p.add_argument("--warmup", type=_non_negative_float, default=None, help=WARMUP_HELP)
     p.add_argument("--cache-dir", default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
     p.add_argument("--quiet", action="store_true", help="no progress display")

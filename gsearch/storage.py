@@ -235,31 +235,59 @@ def open_storage(
             f"storage {redact(url)!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
     check_sqlite_file(url, create)
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats and the retry callback are marked experimental; we rely on them.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = _HeartbeatTolerantStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=max_retry
-                ),
-                skip_table_creation=not create,
-                skip_compatibility_check=not create,
-            )
-            if not create:
-                _require_optuna_tables(storage, url)
-                storage._version_manager.check_table_schema_compatibility()
-            return storage
-    except GsearchError:
-        raise
-    except ImportError as error:
-        raise _missing_driver(error, url) from None
-    except Exception as error:  # SQLAlchemy wraps driver errors in many classes
-        raise storage_error(error, url) from None
+    for delay_s in (*CREATION_RACE_DELAYS_S, None):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats and the retry callback are marked experimental; we rely on them.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = _HeartbeatTolerantStorage(
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=max_retry
+                    ),
+                    skip_table_creation=not create,
+                    skip_compatibility_check=not create,
+                )
+                if not create:
+                    _require_optuna_tables(storage, url)
+                    storage._version_manager.check_table_schema_compatibility()
+                return storage
+        except GsearchError:
+            raise
+        except ImportError as error:
+            raise _missing_driver(error, url) from None
+        except Exception as error:  # SQLAlchemy wraps driver errors in many classes
+            if delay_s is None or not _lost_creation_race(error):
+                raise storage_error(error, url) from None
+            # Another worker is creating Optuna's tables in this database right now:
+            # once it is done, they exist and opening only reads them.
+            _log.debug("tables being created by another process (%s); retrying", error)
+            time.sleep(delay_s)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+# Workers started together on an empty database all create Optuna's tables; all but
+# one fail (PostgreSQL: "duplicate key ... pg_type_typname_nsp_index", "relation ...
+# already exists"). Four retries over about 4 s let the winner finish.
+CREATION_RACE_DELAYS_S = (0.25, 0.5, 1.0, 2.0)
+_CREATION_RACE_WORDS = ("already exists", "duplicate key")
+
+
+def _lost_creation_race(error: BaseException) -> bool:
+    """True when ``error`` says another process created the same table or row first."""
+    current: BaseException | None = error
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
+            text = str(current).lower()
+            if any(word in text for word in _CREATION_RACE_WORDS):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _require_optuna_tables(storage: RDBStorage, url: str) -> None:
