@@ -948,7 +948,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             session, target, step, protocol, directory=args.cache_dir, progress=advance
         )
     if args.csv:
-        write_csv(calibration, args.csv)
+        try:
+            write_csv(calibration, args.csv)
+        except GsearchError as error:  # the calibration itself is stored: only the copy failed
+            raise GsearchError(f"{error}: pass another --csv") from None
     console.print(
         f"{args.model}: {len(calibration.layers)} layers and {len(calibration.networks)} "
         f"networks in {calibration.unit}/frame ({calibration.source}, {args.pass_}, "

@@ -135,9 +135,10 @@ class EpfProtocol:
 
 
 # The defaults above are for energy counters: NVML's ticks every 100 ms and needs windows
-# of a second. The time meter reads a nanosecond clock and has no tick to wait for, so
-# shorter windows cost no precision of the meter (on cpu-2c a trial's EPF takes 2 s
-# instead of 7 s: BENCHMARKS.md, "The main job").
+# of a second. The time meter reads a nanosecond clock with no tick to wait for; what
+# limits it is how much the steps themselves vary (BENCHMARKS.md, "Predictor accuracy"),
+# which 5 interleaved windows average as well at 0.3 s, and a trial's EPF takes 3-4.5 s
+# instead of 7 s on cpu-2c (BENCHMARKS.md, "The main job").
 _SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     TIME_SOURCE: {"window_s": 0.3, "warmup_s": 0.3, "preroll_s": 0.05},
 }

@@ -209,3 +209,20 @@ def test_a_calibration_of_another_format_is_refused_by_its_format(tmp_path):
         Calibration.from_dict({"format": 1, "device_seconds": 3.0}, tmp_path / "old.json")
     with pytest.raises(GsearchError, match="is not a gsearch calibration"):
         Calibration.from_dict({"layers": {}}, tmp_path / "other.json")
+
+
+def test_cli_csv_that_cannot_be_written_is_one_line_and_keeps_the_calibration(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    status = main(
+        [
+            "calibrate", "--model", "tiny_convnet", "--resolution", "32",
+            "--batch", "2", "--energy", "time", "--repeats", "1", "--window", "0.02",
+            "--warmup", "0", "--cache-dir", str(tmp_path / "cache"), "--quiet",
+            "--csv", str(blocker / "table.csv"),
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith("error: cannot write CSV") and err[-1].endswith("pass another --csv")
+    assert list((tmp_path / "cache" / "calibration").glob("*.json"))  # the table itself is kept
