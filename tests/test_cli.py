@@ -65,3 +65,19 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> Non
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_library_log_lines_reach_stderr_once_and_quiet_keeps_warnings(capsys) -> None:
+    import logging
+
+    from gsearch.cli import _show_library_logs
+
+    log = logging.getLogger("gsearch.search.loop")
+    _show_library_logs(quiet=False)
+    _show_library_logs(quiet=False)  # a second command in one process adds no second handler
+    log.info("energy source: time (test)")
+    assert capsys.readouterr().err == "energy source: time (test)\n"
+    _show_library_logs(quiet=True)
+    log.info("hidden by --quiet")
+    log.warning("skipped 2 unreadable images")
+    assert capsys.readouterr().err == "skipped 2 unreadable images\n"
