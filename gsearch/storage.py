@@ -15,7 +15,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -276,18 +276,27 @@ CREATION_RACE_DELAYS_S = (0.25, 0.5, 1.0, 2.0)
 _CREATION_RACE_WORDS = ("already exists", "duplicate key")
 
 
-def _lost_creation_race(error: BaseException) -> bool:
-    """True when ``error`` says another process created the same table or row first."""
-    current: BaseException | None = error
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions behind it (cause, else context), each once.
+
+    Optuna and SQLAlchemy wrap driver errors, and Optuna may raise another exception
+    while cleaning up after a failed write, so what happened is often further down.
+    """
     seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
-            text = str(current).lower()
-            if any(word in text for word in _CREATION_RACE_WORDS):
-                return True
+        yield current
         current = current.__cause__ or current.__context__
-    return False
+
+
+def _lost_creation_race(error: BaseException) -> bool:
+    """True when ``error`` says another process created the same table or row first."""
+    creation = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+    return any(
+        isinstance(e, creation) and any(w in str(e).lower() for w in _CREATION_RACE_WORDS)
+        for e in _chain(error)
+    )
 
 
 def _require_optuna_tables(storage: RDBStorage, url: str) -> None:
@@ -314,10 +323,7 @@ def storage_error(error: BaseException, url: str) -> GsearchError:
 
 def storage_fault(error: BaseException, url: str = "") -> GsearchError | None:
     """Locked, full or read-only behind ``error`` (searched along its chain), else None."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(error):
         if isinstance(current, OSError) and current.errno == errno.ENOSPC:
             return StorageFull(f"{_named(url)}: no space left on device: free space")
         if isinstance(current, (sqlite3.OperationalError, sqlalchemy.exc.OperationalError)):
@@ -326,7 +332,6 @@ def storage_fault(error: BaseException, url: str = "") -> GsearchError | None:
                 return fault
         if type(current).__name__ == "DiskFull":  # PostgreSQL's SQLSTATE 53100
             return StorageFull(f"{_named(url)}: no space left on device: free space")
-        current = current.__cause__ or current.__context__
     return None
 
 
@@ -456,19 +461,8 @@ CONNECTION_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceEr
 
 
 def _connection_error(error: BaseException) -> BaseException | None:
-    """The lost-connection error behind ``error``, if any.
-
-    Optuna may raise another exception while cleaning up after a failed write (its
-    ``finally`` blocks touch the storage too), so the chain is searched.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, CONNECTION_ERRORS):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    """The lost-connection error behind ``error``, if any (searched along its chain)."""
+    return next((e for e in _chain(error) if isinstance(e, CONNECTION_ERRORS)), None)
 
 
 def with_storage_retries(
