@@ -293,10 +293,6 @@ def calibration_path(directory: str | os.PathLike[str], key: dict[str, Any]) -> 
     return Path(directory) / CALIBRATION_DIR / name
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str))
-
-
 def _read(path: Path) -> Calibration:
     try:
         data = json.loads(path.read_text())
@@ -418,7 +414,9 @@ def calibrate(
                 networks=new_networks,
                 device_s=calibration.device_s + spent,
             )
-            _write_atomic(path, calibration.to_dict())
+            write_atomic(
+                path, json.dumps(calibration.to_dict(), indent=1, sort_keys=True, default=str)
+            )
             done += len(chunk)
             if progress is not None:
                 progress(done, total, name)
