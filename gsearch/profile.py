@@ -32,13 +32,12 @@ from gsearch.energy.epf import (
     open_session,
 )
 from gsearch.energy.meter import EnergyChoice
-from gsearch.energy.predict import DEFAULT_FORMULATION, Prediction, predict_epf
+from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, Prediction, predict_epf
 from gsearch.energy.rapl import POWERCAP_ROOT
 from gsearch.energy.steps import INFERENCE, PASSES, TRAINING, StepConfig
 from gsearch.errors import GsearchError
 from gsearch.paper import paper_epf_mj
 
-PREDICTED = "predicted"
 PROFILE_SOURCES = ("auto", "nvml", "rapl", "time", "model", PREDICTED)
 
 

@@ -37,6 +37,8 @@ ANCHORED = "anchor"
 SCALED = "scaled"
 FORMULATIONS = (SUM, ANCHORED, SCALED)
 DEFAULT_FORMULATION = SUM
+# The energy source that names a prediction (``--energy predicted``): never a meter.
+PREDICTED = "predicted"
 
 
 @dataclass(frozen=True)

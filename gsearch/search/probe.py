@@ -29,12 +29,10 @@ from gsearch.energy import (
     open_session,
 )
 from gsearch.energy.calibrate import Calibration, load_calibration
-from gsearch.energy.predict import DEFAULT_FORMULATION, predict_epf
+from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, predict_epf
 from gsearch.energy.steps import TRAINING
 from gsearch.errors import GsearchError
 from gsearch.search.objective import Architecture
-
-PREDICTED = "predicted"
 
 
 class MeasuredEnergy:
