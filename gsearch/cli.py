@@ -459,6 +459,37 @@ def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) 
             *([] if timed else ["" if ms is None else f"{ms:.3f}"]),
         )
     console.print(table)
+    for note in _front_notes(study, front):
+        console.print(note, style="dim", highlight=False, markup=False, soft_wrap=True)
+
+
+def _front_notes(study: Any, front: Sequence[Any]) -> list[str]:
+    """What the front's point values cannot say by themselves: the trials that the
+    measurements cannot separate from it, and a top-1 that comes from one seed."""
+    from optuna.trial import TrialState
+
+    from gsearch.report.ties import ties_with_front
+
+    notes = []
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ties = ties_with_front(complete, front, study.directions)
+    if ties:
+        by_number = {t.number: t for t in complete}
+        named = ", ".join(
+            f"{by_number[n].user_attrs.get('policy')} (trial {n})" for n in sorted(ties)
+        )
+        notes.append(
+            f"not separated from the front by their measurements: {named} "
+            "(gsearch report marks them)"
+        )
+    if front and all(len(t.user_attrs.get("top1_seeds") or ()) <= 1 for t in front):
+        # One seed gives no spread: on the digits proxy another seed (or another CPU's
+        # kernels) moves top-1 by up to 2 points (BENCHMARKS.md, "Proxy fidelity").
+        notes.append(
+            "top1 comes from one training seed: differences smaller than the seed spread "
+            "do not rank trials; --seeds 0,1,2 measures that spread"
+        )
+    return notes
 
 
 # ---------------------------------------------------------------- fidelity
