@@ -237,6 +237,8 @@ def open_storage(
     check_sqlite_file(url, create)
     for delay_s in (*CREATION_RACE_DELAYS_S, None):
         try:
+            if not create:
+                _require_optuna_tables(url)
             with warnings.catch_warnings():
                 # Heartbeats and the retry callback are marked experimental; we rely on them.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -252,7 +254,6 @@ def open_storage(
                     skip_compatibility_check=not create,
                 )
                 if not create:
-                    _require_optuna_tables(storage, url)
                     storage._version_manager.check_table_schema_compatibility()
                 return storage
         except GsearchError:
@@ -299,8 +300,15 @@ def _lost_creation_race(error: BaseException) -> bool:
     )
 
 
-def _require_optuna_tables(storage: RDBStorage, url: str) -> None:
-    tables = set(sqlalchemy.inspect(storage.engine).get_table_names())
+def _require_optuna_tables(url: str) -> None:
+    """Refuse a database without Optuna's tables before Optuna opens it: its storage
+    reads ``version_info`` as it starts, and where that table is missing (a new server
+    database) fails with a generic commit error instead of saying what is wrong."""
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
     if not tables >= OPTUNA_TABLES:
         what = f"holds the tables {', '.join(sorted(tables)[:6])}" if tables else "holds no table"
         raise ForeignStudy(
@@ -315,7 +323,9 @@ def storage_error(error: BaseException, url: str) -> GsearchError:
     if fault is not None:
         return fault
     # Optuna wraps driver errors (StorageInternalError): the driver's own words say more.
-    cause = _connection_error(error) or error
+    cause = _connection_error(error) or next(
+        (e for e in _chain(error) if getattr(e, "orig", None) is not None), error
+    )
     lines = str(getattr(cause, "orig", None) or cause).strip().splitlines()
     reason = redact(lines[0]) if lines else type(error).__name__
     return StorageUnavailable(f"cannot open {_named(url)}: {reason}")

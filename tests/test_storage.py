@@ -24,6 +24,7 @@ from gsearch.storage import (
     redact,
     refuse_foreign_study,
     retry_delays,
+    storage_error,
     with_storage_retries,
 )
 
@@ -308,3 +309,19 @@ def test_retry_schedule_refuses_non_finite_delays(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GSEARCH_STORAGE_RETRY_S", "1,nan")
     with pytest.raises(GsearchError, match="delays must be finite numbers >= 0"):
         retry_delays()
+
+
+def test_a_wrapped_driver_error_is_shown_in_the_drivers_words() -> None:
+    # Optuna wraps what the driver said in a generic "An exception is raised during the
+    # commit ... e.g. exceeding max length", which names the wrong cause.
+    driver = sqlalchemy.exc.ProgrammingError(
+        "SELECT", {}, Exception('relation "version_info" does not exist')
+    )
+    wrapped = optuna.exceptions.StorageInternalError(
+        "An exception is raised during the commit. This typically happens due to invalid "
+        "data in the commit, e.g. exceeding max length. "
+    )
+    wrapped.__cause__ = driver
+    message = str(storage_error(wrapped, "postgresql://u:secret@db/x"))
+    assert 'relation "version_info" does not exist' in message
+    assert "secret" not in message and "exceeding" not in message
