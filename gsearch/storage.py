@@ -43,6 +43,13 @@ STUDY_ATTR_PREFIX = "gsearch:"
 STUDY_MARK = STUDY_ATTR_PREFIX + "space"
 # Tables every Optuna RDB storage holds: a database without them is another program's.
 OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+# Every table of Optuna's schema: a database holding only some of them is Optuna's,
+# half-created by another process (SQLite commits each CREATE TABLE by itself).
+OPTUNA_SCHEMA = OPTUNA_TABLES | {
+    "alembic_version", "study_directions", "study_system_attributes",
+    "study_user_attributes", "trial_heartbeats", "trial_intermediate_values",
+    "trial_params", "trial_system_attributes", "trial_user_attributes", "trial_values",
+}  # fmt: skip
 # Python modules SQLAlchemy loads per dialect, and the pip package that provides each.
 DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
@@ -171,8 +178,8 @@ def check_sqlite_file(url: str, create: bool) -> None:
             "move it away or pass another --storage"
         )
     tables = _sqlite_tables(path, url)
-    if not tables and create:
-        return
+    if create and set(tables) <= OPTUNA_SCHEMA:
+        return  # empty, or Optuna's tables being created by another writer right now
     if not set(tables) >= OPTUNA_TABLES:
         what = f"holds the tables {', '.join(tables[:6])}" if tables else "holds no table"
         raise ForeignStudy(
@@ -272,9 +279,10 @@ def open_storage(
 
 # Workers started together on an empty database all create Optuna's tables; all but
 # one fail (PostgreSQL: "duplicate key ... pg_type_typname_nsp_index", "relation ...
-# already exists"). Four retries over about 4 s let the winner finish.
+# already exists"; SQLite: "table ... already exists", "UNIQUE constraint failed:
+# alembic_version..."). Four retries over about 4 s let the winner finish.
 CREATION_RACE_DELAYS_S = (0.25, 0.5, 1.0, 2.0)
-_CREATION_RACE_WORDS = ("already exists", "duplicate key")
+_CREATION_RACE_WORDS = ("already exists", "duplicate key", "unique constraint failed")
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -293,7 +301,11 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _lost_creation_race(error: BaseException) -> bool:
     """True when ``error`` says another process created the same table or row first."""
-    creation = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+    creation = (
+        sqlalchemy.exc.IntegrityError,
+        sqlalchemy.exc.ProgrammingError,
+        sqlalchemy.exc.OperationalError,  # SQLite's "table ... already exists"
+    )
     return any(
         isinstance(e, creation) and any(w in str(e).lower() for w in _CREATION_RACE_WORDS)
         for e in _chain(error)
@@ -309,11 +321,15 @@ def _require_optuna_tables(url: str) -> None:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    if not tables >= OPTUNA_TABLES:
-        what = f"holds the tables {', '.join(sorted(tables)[:6])}" if tables else "holds no table"
+    if not tables:
         raise ForeignStudy(
-            f"storage {redact(url)} is a database that {what}, not an Optuna storage: "
-            "pass another --storage"
+            f"storage {redact(url)} is a database that holds no table yet: run a search "
+            "first or pass another --storage"
+        )
+    if not tables >= OPTUNA_TABLES:
+        raise ForeignStudy(
+            f"storage {redact(url)} is a database that holds the tables "
+            f"{', '.join(sorted(tables)[:6])}, not an Optuna storage: pass another --storage"
         )
 
 

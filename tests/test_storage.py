@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -18,6 +20,9 @@ from gsearch.errors import (
     StorageUnavailable,
 )
 from gsearch.storage import (
+    OPTUNA_SCHEMA,
+    _lost_creation_race,
+    check_sqlite_file,
     is_gsearch_study,
     open_existing_study,
     open_storage,
@@ -325,3 +330,57 @@ def test_a_wrapped_driver_error_is_shown_in_the_drivers_words() -> None:
     message = str(storage_error(wrapped, "postgresql://u:secret@db/x"))
     assert 'relation "version_info" does not exist' in message
     assert "secret" not in message and "exceeding" not in message
+
+
+OPEN = "from gsearch.storage import open_storage; open_storage({url!r}); print('opened')"
+
+
+def test_writers_started_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
+    # All create Optuna's tables; the losers (SQLite: "table ... already exists",
+    # "UNIQUE constraint failed: alembic_version...") wait and open what the winner made.
+    url = f"sqlite:///{tmp_path / 'studies' / 'gsearch.db'}"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", OPEN.format(url=url)], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]  # fmt: skip
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        assert out.strip() == "opened"
+
+
+def test_sqlite_creation_races_are_retried_and_locks_are_not() -> None:
+    exists = sqlalchemy.exc.OperationalError(
+        "CREATE TABLE", {}, sqlite3.OperationalError("table trial_values already exists")
+    )
+    stamped = sqlalchemy.exc.IntegrityError(
+        "INSERT",
+        {},
+        sqlite3.IntegrityError("UNIQUE constraint failed: alembic_version.version_num"),
+    )
+    locked = sqlalchemy.exc.OperationalError(
+        "INSERT", {}, sqlite3.OperationalError("database is locked")
+    )
+    assert _lost_creation_race(exists) and _lost_creation_race(stamped)
+    assert not _lost_creation_race(locked)
+
+
+def test_a_half_created_optuna_file_is_left_to_its_writer(tmp_path: Path) -> None:
+    path = tmp_path / "half.db"
+    with closing(sqlite3.connect(path)) as half:
+        half.execute("CREATE TABLE studies (study_id INTEGER)")
+        half.execute("CREATE TABLE version_info (version_info_id INTEGER)")
+        half.commit()
+    check_sqlite_file(f"sqlite:///{path}", create=True)  # another writer is creating it
+    with closing(sqlite3.connect(path)) as half:
+        half.execute("CREATE TABLE invoices (id INTEGER)")
+        half.commit()
+    with pytest.raises(ForeignStudy, match="holds the tables invoices, studies, version_info"):
+        check_sqlite_file(f"sqlite:///{path}", create=True)
+
+
+def test_optuna_schema_lists_every_table_optuna_makes() -> None:
+    from optuna.storages._rdb import models
+
+    assert set(models.BaseModel.metadata.tables) <= OPTUNA_SCHEMA

@@ -14,6 +14,7 @@ import fcntl
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -23,6 +24,12 @@ from gsearch.errors import GsearchError
 from gsearch.paths import safe_name
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "gsearch-meters"
+
+
+def _share(change: Callable[[], None]) -> None:
+    """Widen a lock path's mode; only its owner may, and others find it widened."""
+    with contextlib.suppress(PermissionError):
+        change()
 
 
 def meter_id(session: EnergySession) -> str:
@@ -47,8 +54,7 @@ class MeterLock:
         return cls(meter_id(session))
 
     def __enter__(self) -> MeterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        handle = self._open()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -60,12 +66,39 @@ class MeterLock:
                 f"({holder}): its work would count in this worker's EPF; run one measuring "
                 "worker per GPU (or per host on the CPU)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        if handle.writable():
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
         self._handle = handle
         return self
+
+    def _open(self) -> IO[str]:
+        """The lock file, shared by every user of this host: the meter is.
+
+        Whoever comes first makes the folder (sticky and writable by all, like /tmp) and
+        the file (readable and writable by all). A file another user made readable only
+        is locked through a read-only handle: ``flock`` needs no write access.
+        """
+        folder = self.path.parent
+        try:
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                _share(lambda: os.chmod(folder, 0o1777))
+            try:
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except PermissionError as denied:
+                if not self.path.exists():
+                    raise denied from None  # the folder is not writable: nothing to open
+                return open(self.path)
+            _share(lambda: os.fchmod(descriptor, 0o666))
+            return os.fdopen(descriptor, "r+")
+        except OSError as error:
+            raise GsearchError(
+                f"cannot open the lock of energy meter {self.meter} ({self.path}): "
+                f"{error.strerror}; make {folder} writable by every user (chmod 1777)"
+            ) from None
 
     def __exit__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,50 @@ def test_local_workers_never_share_a_measured_meter(
     check_meters(config(device="cuda"), ["cuda:0", "cuda:1"])  # one per board: fine
     opened.source, opened.unit = "model", "model"  # a score shares nothing
     check_meters(config(), ["cpu", "cpu"])
+
+
+def test_the_lock_folder_and_file_are_shared_by_every_user(tmp_path: Path) -> None:
+    folder = tmp_path / "gsearch-meters"  # made by whoever measures first on this host
+    with MeterLock("host-test", folder) as lock:
+        assert lock.path.read_text() == f"pid {os.getpid()}"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o1777  # like /tmp: sticky, all may add
+    assert stat.S_IMODE(lock.path.stat().st_mode) == 0o666
+
+
+def test_another_users_read_only_lock_file_still_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "host-test.lock").write_text("")
+    real_open = os.open
+
+    def denied(path: object, flags: int, *args: object) -> int:
+        if flags & os.O_RDWR:  # as for a 0644 file of another user
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", denied)
+        held = MeterLock("host-test", tmp_path).__enter__()
+    try:
+        with pytest.raises(GsearchError, match="in use by another gsearch worker"):
+            MeterLock("host-test", tmp_path).__enter__()
+    finally:
+        held.__exit__(None, None, None)
+
+
+def test_a_lock_folder_nobody_may_write_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(path: object, flags: int, *args: object) -> int:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(GsearchError) as caught:
+        MeterLock("host-test", tmp_path).__enter__()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert (
+        f"lock of energy meter host-test ({tmp_path / 'host-test.lock'}): Permission denied"
+        in message
+    )
+    assert f"make {tmp_path} writable by every user (chmod 1777)" in message
