@@ -386,28 +386,3 @@ def test_recipe_overrides_are_typed_by_their_field() -> None:
     ]:
         with pytest.raises(GsearchError, match=message):
             parse_recipe_overrides([(key, text)], PROXY)
-
-
-def test_the_multi_tensor_step_trains_bitwise_like_the_per_tensor_loop(
-    small_digits: DatasetBundle, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def trained() -> list[torch.Tensor]:
-        model = tiny()
-        train(model, small_digits, FAST, quiet=True)
-        return [p.detach().clone() for p in model.parameters()]
-
-    multi_tensor = trained()
-    asked: list[object] = []
-    sgd, clip = torch.optim.SGD, nn.utils.clip_grad_norm_
-
-    def per_tensor_sgd(*args: object, **kwargs: object) -> torch.optim.Optimizer:
-        asked.append(kwargs.get("foreach"))
-        return sgd(*args, **{**kwargs, "foreach": False})  # type: ignore[arg-type]
-
-    monkeypatch.setattr(torch.optim, "SGD", per_tensor_sgd)
-    monkeypatch.setattr(
-        nn.utils, "clip_grad_norm_", lambda *a, **k: clip(*a, **{**k, "foreach": False})
-    )
-    per_tensor = trained()
-    assert asked == [True]  # the run asks for the multi-tensor update (CPU default: a loop)
-    assert all(torch.equal(a, b) for a, b in zip(multi_tensor, per_tensor, strict=True))

@@ -174,10 +174,6 @@ def _prepare(
             momentum=recipe.momentum,
             nesterov=recipe.nesterov and recipe.momentum > 0,
             weight_decay=recipe.weight_decay,
-            # One multi-tensor update: torch uses it by default on CUDA only, and on the
-            # CPU falls back to a Python loop per tensor; bitwise the same weights
-            # (BENCHMARKS.md, "Training speed").
-            foreach=True,
         ),
         scaler=torch.amp.GradScaler(device.type, enabled=recipe.amp == "fp16"),
         sampler=sampler,
@@ -383,7 +379,7 @@ def _backward_and_step(
     scaler.scale(loss).backward()
     if grad_clip_norm is not None:
         scaler.unscale_(optimizer)
-        norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
+        norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
         if not scaler.is_enabled() and not torch.isfinite(norm):
             optimizer.zero_grad(set_to_none=True)
             return False
