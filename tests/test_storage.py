@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -32,6 +30,7 @@ from gsearch.storage import (
     storage_error,
     with_storage_retries,
 )
+from tests.open_together import open_together
 
 
 def test_new_sqlite_storage_creates_its_folder(tmp_path: Path) -> None:
@@ -332,22 +331,10 @@ def test_a_wrapped_driver_error_is_shown_in_the_drivers_words() -> None:
     assert "secret" not in message and "exceeding" not in message
 
 
-OPEN = "from gsearch.storage import open_storage; open_storage({url!r}); print('opened')"
-
-
 def test_writers_started_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
     # All create Optuna's tables; the losers (SQLite: "table ... already exists",
     # "UNIQUE constraint failed: alembic_version...") wait and open what the winner made.
-    url = f"sqlite:///{tmp_path / 'studies' / 'gsearch.db'}"
-    processes = [
-        subprocess.Popen([sys.executable, "-c", OPEN.format(url=url)], text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(4)
-    ]  # fmt: skip
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        assert out.strip() == "opened"
+    open_together(f"sqlite:///{tmp_path / 'studies' / 'gsearch.db'}")
 
 
 def test_sqlite_creation_races_are_retried_and_locks_are_not() -> None:

@@ -17,10 +17,9 @@ import sqlalchemy.exc
 from gsearch.errors import ForeignStudy
 from gsearch.preflight import check_run_storage
 from gsearch.storage import _lost_creation_race, open_storage
+from tests.open_together import open_together
 
 pytestmark = pytest.mark.postgres
-
-OPEN = "from gsearch.storage import open_storage; open_storage({url!r}); print('opened')"
 
 
 @pytest.fixture
@@ -38,19 +37,7 @@ def empty_database(postgres_url: str) -> Iterator[str]:
 
 def test_four_workers_open_an_empty_database_at_once(empty_database: str) -> None:
     """All but one lose the race to create Optuna's tables; they wait and open them."""
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPEN.format(url=empty_database)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        assert out.strip() == "opened"
+    open_together(empty_database)
 
 
 def test_only_a_lost_creation_race_is_retried() -> None:
