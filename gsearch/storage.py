@@ -15,7 +15,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,12 +180,7 @@ def check_sqlite_file(url: str, create: bool) -> None:
     tables = _sqlite_tables(path, url)
     if create and set(tables) <= OPTUNA_SCHEMA:
         return  # empty, or Optuna's tables being created by another writer right now
-    if not set(tables) >= OPTUNA_TABLES:
-        what = f"holds the tables {', '.join(tables[:6])}" if tables else "holds no table"
-        raise ForeignStudy(
-            f"storage {shown} is an SQLite database that {what}, not an Optuna storage: "
-            "pass another --storage"
-        )
+    _refuse_without_optuna_tables(tables, shown, "an SQLite database")
 
 
 class _HeartbeatTolerantStorage(RDBStorage):
@@ -244,7 +239,7 @@ def open_storage(
     check_sqlite_file(url, create)
     for delay_s in (*CREATION_RACE_DELAYS_S, None):
         try:
-            if not create:
+            if not create and sqlite_path(url) is None:  # check_sqlite_file read SQLite's
                 _require_optuna_tables(url)
             with warnings.catch_warnings():
                 # Heartbeats and the retry callback are marked experimental; we rely on them.
@@ -318,17 +313,22 @@ def _require_optuna_tables(url: str) -> None:
     database) fails with a generic commit error instead of saying what is wrong."""
     engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
     try:
-        tables = set(sqlalchemy.inspect(engine).get_table_names())
+        tables = sqlalchemy.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+    _refuse_without_optuna_tables(tables, redact(url), "a database")
+
+
+def _refuse_without_optuna_tables(tables: Collection[str], shown: str, kind: str) -> None:
+    """Refuse a database (``kind``: how to call it) that lacks Optuna's tables."""
     if not tables:
         raise ForeignStudy(
-            f"storage {redact(url)} is a database that holds no table yet: run a search "
-            "first or pass another --storage"
+            f"storage {shown} is {kind} that holds no table yet: run a search first or "
+            "pass another --storage"
         )
-    if not tables >= OPTUNA_TABLES:
+    if not set(tables) >= OPTUNA_TABLES:
         raise ForeignStudy(
-            f"storage {redact(url)} is a database that holds the tables "
+            f"storage {shown} is {kind} that holds the tables "
             f"{', '.join(sorted(tables)[:6])}, not an Optuna storage: pass another --storage"
         )
 

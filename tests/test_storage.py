@@ -371,3 +371,12 @@ def test_optuna_schema_lists_every_table_optuna_makes() -> None:
     from optuna.storages._rdb import models
 
     assert set(models.BaseModel.metadata.tables) <= OPTUNA_SCHEMA
+
+
+def test_a_reader_on_an_sqlite_file_without_tables_says_it_holds_none_yet(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with closing(sqlite3.connect(path)) as new:
+        new.execute("PRAGMA user_version = 1")  # a valid SQLite file with no table
+        new.commit()
+    with pytest.raises(ForeignStudy, match="SQLite database that holds no table yet: run a search"):
+        open_storage(f"sqlite:///{path}", create=False)
