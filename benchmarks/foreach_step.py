@@ -1,10 +1,10 @@
 """The proxy with torch's per-tensor optimiser loop against its multi-tensor kernels.
 
 On the CPU torch updates SGD and clips gradients with a Python loop over the parameters
-unless asked for ``foreach``; gsearch asks. This trains the default proxy on digits
-(MobileNet-V1, seed 0) with both, alternated in one process, and prints wall seconds,
-top-1 and the sum of the final weights (equal sums: the same weights). BENCHMARKS.md,
-"Training speed", quotes it.
+unless asked for ``foreach`` (gsearch does not ask: no gain was measured). This trains
+the default proxy on digits (MobileNet-V1, seed 0) with both, alternated in one process,
+and prints wall seconds, top-1 and the sum of the final weights (equal sums: the same
+weights). BENCHMARKS.md, "Training speed", quotes it.
 
     python benchmarks/foreach_step.py --threads 2 --policy G=8 --policy G=2 --repeats 2
 """
@@ -33,7 +33,7 @@ def foreach_as(enabled: bool) -> Iterator[None]:
     sgd, clip = torch.optim.SGD, nn.utils.clip_grad_norm_
 
     def forced(call: Callable[..., Any]) -> Callable[..., Any]:
-        # Override what the caller passes (gsearch passes foreach=True).
+        # Override whatever the caller passes.
         return lambda *args, **kwargs: call(*args, **{**kwargs, "foreach": enabled})
 
     torch.optim.SGD = forced(sgd)  # type: ignore[misc]
