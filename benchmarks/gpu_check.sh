@@ -24,9 +24,11 @@
 # sizes (<= 10 minutes; tests/test_gpu_check.py runs it): no GPU minute is spent on a
 # broken script. Exit status 0 only when every stage did.
 #
-# On the GPU machine (torch, no optuna): carry .whl/ made by
+# On the GPU machine (torch, no optuna): carry .whl.tar.xz (76 MB of wheels packed to 42 MB:
+# .whl/ itself is over the 64 MiB that travels), made by
 #   ../shared/gpu/wheels.sh scikit-learn scipy joblib threadpoolctl cloudpickle matplotlib \
 #     contourpy cycler fonttools kiwisolver pyparsing packaging plotly narwhals PyYAML tqdm tabulate
+#   python3 benchmarks/pack_wheels.py
 # (that list ran the dry run in a CPU environment holding only what the GPU machine has:
 # GPU_CHECK_WHEELS=<folder of the same wheels for this Python>); everything printed goes to
 # $OUT/gpu_check.log, results (JSON) beside it; the short tables come last.
@@ -44,6 +46,10 @@ export PYTHONUNBUFFERED=1
 # The GPU machine's .whl/ (cp312); a dry run takes wheels only from GPU_CHECK_WHEELS (the
 # CPU check of the wheel list), else it runs in the environment it was started from.
 DEFAULT_WHEELS=.whl
+# The wheels travel packed (benchmarks/pack_wheels.py: .whl/ is over the 64 MiB that travels).
+if [ "$DEVICE" != cpu ] && [ ! -d .whl ] && [ -f .whl.tar.xz ]; then
+  mkdir -p .whl && tar -xJf .whl.tar.xz -C .whl || exit 1
+fi
 [ "$DEVICE" = cpu ] && DEFAULT_WHEELS=/nonexistent
 WHEELS=${GPU_CHECK_WHEELS:-$DEFAULT_WHEELS}
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
