@@ -31,7 +31,13 @@ from gsearch.search.ladder import ladder_promotions
 from gsearch.search.meter_lock import MeterLock
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
 from gsearch.search.probe import MeasuredEnergy, PredictedEnergy, open_measured_energy
-from gsearch.search.study import complete, make_sampler, objective_names, open_study
+from gsearch.search.study import (
+    complete,
+    make_sampler,
+    objective_names,
+    open_study,
+    sampler_seed,
+)
 from gsearch.search.trainer import RecipeTrainer
 from gsearch.storage import with_storage_retries
 from gsearch.training import Recipe, prepare_data, recipe_tag
@@ -195,7 +201,7 @@ def open_stage(
     resolution = config.measured_resolution
     space = config.searched_space
     if sampler is None:
-        seed = config.seed * 1_000 + config.worker_index  # workers draw different points
+        seed = sampler_seed(config.seed, config.worker_index)
         sampler = make_sampler(config.sampler, seed, space, resolution, config.trials)
     # A missing calibration is one line before the study is touched.
     bind = calibrated_binder(config, probe) if space.kind == "calibrated" else None
@@ -339,7 +345,7 @@ def run_search(config: RunConfig) -> SearchResult:
             "full",
             f"{config.study}/full",
             probe,
-            optuna.samplers.RandomSampler(config.seed),
+            optuna.samplers.RandomSampler(sampler_seed(config.seed)),
         )
         queued = {
             json.dumps(t.params, sort_keys=True) for t in full.study.get_trials(deepcopy=False)

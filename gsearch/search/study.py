@@ -150,6 +150,19 @@ def open_study(
     return study
 
 
+# numpy's generators (every sampler's) take seeds below 2**32.
+_SAMPLER_SEEDS = 2**32
+
+
+def sampler_seed(study_seed: int, worker_index: int = 0) -> int:
+    """The sampler's seed of a worker: workers of one study draw different points.
+
+    ``seed * 1000 + worker`` as before, wrapped below 2**32 so that every ``--seed`` the
+    CLI accepts (up to 2**32 - 1) gives samplers a seed they take.
+    """
+    return (study_seed * 1_000 + worker_index) % _SAMPLER_SEEDS
+
+
 def make_sampler(
     kind: str, seed: int, space: SearchSpace, resolution: int, trials: int
 ) -> optuna.samplers.BaseSampler:

@@ -126,3 +126,12 @@ def test_pins_are_recorded(config: MakeConfig, tmp_path: Path) -> None:
         assert ATTR_PREFIX + key in attrs, key
     assert attrs[ATTR_PREFIX + "protocol"]["version"] >= 2
     assert attrs[ATTR_PREFIX + "recipe"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe", "random", "grid"])
+def test_the_largest_seed_the_cli_accepts_reaches_every_sampler(
+    config: MakeConfig, sampler: str
+) -> None:
+    # seed * 1000 once overflowed numpy's 2**32 from --seed 4294968 on, after the meter opened.
+    result = run_search(config(trials=1, seed=2**32 - 1, sampler=sampler, worker_index=3))
+    assert [t.state for t in result.study.trials] == [TrialState.COMPLETE]
