@@ -256,7 +256,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        help="start K local worker processes on the study (default 1; with CUDA, one per GPU)",
+        help="start K local worker processes on the study (default 1; with CUDA and no "
+        "--device, one per visible GPU)",
     )
     p.set_defaults(func=_cmd_run)
 
@@ -385,7 +386,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = run_config_from_args(args)
     check_run(config)
-    parallel = args.workers or (_gpu_count() if config.device.startswith("cuda") else 1)
+    # An explicit device is one process there; only the default spreads over every GPU.
+    explicit = args.device not in (None, "auto")
+    every_gpu = config.device.startswith("cuda") and not explicit
+    parallel = args.workers or (_gpu_count() if every_gpu else 1)
     if parallel > 1:
         if config.fidelity == "ladder":
             raise GsearchError(

@@ -44,9 +44,12 @@ def worker_command(config_file: Path, device: str, index: int) -> list[str]:
 
 
 def worker_devices(config: RunConfig, workers: int | None) -> list[str]:
-    """One device per worker: round-robin over the visible GPUs, or the CPU."""
+    """One device per worker: the device named by index (``cuda:1``), else round-robin
+    over the visible GPUs, or the CPU."""
     import torch
 
+    if config.device.startswith("cuda:"):
+        return [config.device] * (workers or 1)
     if config.device.startswith("cuda"):
         gpus = torch.cuda.device_count()
         count = workers or gpus

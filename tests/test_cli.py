@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,52 @@ def test_library_log_lines_reach_stderr_once_and_quiet_keeps_warnings(capsys) ->
     log.info("hidden by --quiet")
     log.warning("skipped 2 unreadable images")
     assert capsys.readouterr().err == "skipped 2 unreadable images\n"
+
+
+def test_an_explicit_device_is_one_process_on_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory
+) -> None:
+    import torch
+
+    import gsearch.cli
+    import gsearch.energy.select
+    import gsearch.search
+    import gsearch.workers
+    from gsearch.search import RunConfig
+    from gsearch.spaces import load_space
+
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setattr(gsearch.cli, "_gpu_count", lambda: 4)  # a host with four GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(
+        gsearch.energy.select,
+        "resolve_device",
+        lambda text: torch.device(
+            "cuda", 0 if text == "auto" else int(text.partition(":")[2] or 0)
+        ),
+    )
+    started: list[tuple[str, Any]] = []
+
+    def searched(config: Any) -> None:
+        started.append(("search", config.device))
+        raise KeyboardInterrupt  # stop where the work would start
+
+    def workers(config: Any, count: int | None) -> int:
+        started.append(("workers", gsearch.workers.worker_devices(config, count)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gsearch.search, "run_search", searched)
+    monkeypatch.setattr(gsearch.workers, "run_local_workers", workers)
+    base = ["run", "--space", "e2gc", "--dataset", "synthetic", "--energy", "model", "--quiet"]
+    # cuda:1 with the ladder: one process on cuda:1, the ladder allowed.
+    assert main([*base, "--device", "cuda:1", "--fidelity", "ladder"]) == 130
+    assert main([*base, "--device", "cuda"]) == 130  # named without an index: one process too
+    assert main(base) == 130  # no device named: one worker per visible GPU
+    assert started == [
+        ("search", "cuda:1"),
+        ("search", "cuda"),
+        ("workers", ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]),
+    ]
+    space = load_space("e2gc")
+    two = RunConfig(space=space, study="x", device="cuda:1", energy="model")
+    assert gsearch.workers.worker_devices(two, 2) == ["cuda:1", "cuda:1"]
