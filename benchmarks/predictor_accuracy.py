@@ -132,7 +132,15 @@ def one_case(
     """Calibrate, measure, predict, compare for one (model, batch, pass)."""
     resolution = args.resolution
     space = load_space("per_layer")
-    target = calibration_target(model, space, resolution=resolution, extra_policies=PAPER_POLICIES)
+    step = StepConfig(batch=batch, resolution=resolution, pass_=pass_)
+    # the networks it predicts are measured with the step's classes: calibrate with them
+    target = calibration_target(
+        model,
+        space,
+        resolution=resolution,
+        num_classes=step.num_classes,
+        extra_policies=PAPER_POLICIES,
+    )
     protocol = EpfProtocol(
         repeats=args.repeats,
         window_s=args.window,
@@ -140,7 +148,6 @@ def one_case(
         preroll_s=min(0.2, args.window / 2),
         idle_s=0.5,
     )
-    step = StepConfig(batch=batch, resolution=resolution, pass_=pass_)
     started = time.perf_counter()
     calibration = calibrate(session, target, step, protocol, directory=directory)
     calibration_wall_s = time.perf_counter() - started

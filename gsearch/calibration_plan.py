@@ -22,7 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from gsearch.energy.calibrate import Calibration, CalibrationTarget, LayerShape
+from gsearch.energy.calibrate import (
+    DEFAULT_NUM_CLASSES,
+    Calibration,
+    CalibrationTarget,
+    LayerShape,
+)
 from gsearch.energy.predict import DEFAULT_FORMULATION, Prediction, predict_epf
 from gsearch.errors import GsearchError
 from gsearch.models import create_model, get_family
@@ -35,6 +40,7 @@ from gsearch.policies import (
     parse_policy,
     valid_groups,
 )
+from gsearch.spaces import SPACES_DIR
 
 
 def _conv_geometry(model: str, resolution: int, width: float) -> list[dict[str, int]]:
@@ -138,6 +144,44 @@ def layer_choices(
     return [sorted(values) for values in per_layer]
 
 
+def check_coverage(
+    calibration: Calibration,
+    model: str,
+    space: Any | None,
+    *,
+    resolution: int,
+    width: float = 1.0,
+) -> None:
+    """Refuse a calibration that lacks layers ``space`` can produce, before a study starts.
+
+    A prediction for a missing layer would fail only inside a trial, and the calibrated
+    space would quietly choose among the calibrated g alone.
+
+    Raises:
+        GsearchError: one line naming the missing layers and the command that adds them.
+    """
+    geometry = _conv_geometry(model, resolution, width)
+    choices = layer_choices(model, space, resolution, width)
+    needed = {
+        LayerShape(**row, groups=g).key
+        for row, gs in zip(geometry, choices, strict=True)
+        for g in gs
+    }
+    missing = sorted(needed - set(calibration.layers))
+    if not missing:
+        return
+    name = getattr(space, "name", "") or "every valid g"
+    path = getattr(space, "path", None)
+    shipped = path is None or path.parent.resolve() == SPACES_DIR.resolve()
+    space_arg = None if space is None else (name if shipped else str(path))
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise GsearchError(
+        f"the calibration of {model} ({calibration.path}) lacks {len(missing)} of the "
+        f"{len(needed)} grouped layers space {name} can produce ({shown}): run "
+        f"`{calibration.command(space_arg)}` to add them"
+    )
+
+
 class Subsample(nn.Module):
     """A stand-in for a strided grouped conv of equal channels: keeps every s-th pixel."""
 
@@ -169,7 +213,7 @@ def rest_network(
     stand_ins = [_stand_in(row) for row in geometry]
     if any(s is None for s in stand_ins):
         return None
-    network = create_model(model, None, num_classes=num_classes, width=width)
+    network = create_model(model, None, num_classes=num_classes, width=width, resolution=resolution)
     specs = get_family(model).specs(resolution, width)
     for spec, stand_in in zip(specs, stand_ins, strict=True):
         parent_name, _, child = spec.name.rpartition(".")
@@ -197,7 +241,7 @@ def calibration_target(
     *,
     resolution: int = 224,
     width: float = 1.0,
-    num_classes: int = 1000,
+    num_classes: int = DEFAULT_NUM_CLASSES,
     extra_policies: Sequence[str] = (),
 ) -> CalibrationTarget:
     """Everything a calibration of ``model`` over ``space`` measures.
@@ -226,7 +270,10 @@ def calibration_target(
         layers=tuple(ordered),
         anchor_policy=anchor,
         anchor_layers=tuple(anchor_layers),
-        build_anchor=lambda: create_model(model, anchor, num_classes=num_classes, width=width),
+        # Built as the search builds its networks: the run's classes and resolution.
+        build_anchor=lambda: create_model(
+            model, anchor, num_classes=num_classes, width=width, resolution=resolution
+        ),
         build_rest=_rest_builder(model, resolution, width, num_classes) if has_rest else None,
         num_classes=num_classes,
         width=width,

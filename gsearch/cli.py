@@ -18,6 +18,7 @@ from rich.table import Table
 
 from gsearch import __version__, paths
 from gsearch.errors import GsearchError
+from gsearch.limits import MAX_BATCH, MAX_CLASSES, MAX_RESOLUTION_PX, MAX_WORKER_INDEX
 from gsearch.preflight import check_run
 
 console = Console()
@@ -52,6 +53,11 @@ def _int_in(low: int, high: int | None, expected: str) -> Callable[[str], int]:
 
 
 _positive_int = _int_in(1, None, "a positive integer")
+# Values that pass their type but exceed any machine: bounds a user can read (limits.py).
+_side_px = _int_in(1, MAX_RESOLUTION_PX, f"pixels from 1 to {MAX_RESOLUTION_PX}")
+_batch = _int_in(1, MAX_BATCH, f"a batch of 1 to {MAX_BATCH} frames")
+_classes = _int_in(1, MAX_CLASSES, f"1 to {MAX_CLASSES} classes")
+_worker_index = _int_in(0, MAX_WORKER_INDEX, f"an integer from 0 to {MAX_WORKER_INDEX}")
 # A seed Optuna's samplers and numpy accept.
 _seed = _int_in(0, 2**32 - 1, "an integer from 0 to 4294967295")
 _port = _int_in(1, 65535, "a port 1-65535")
@@ -111,7 +117,7 @@ def _add_table(sub: argparse._SubParsersAction) -> None:
         help="G=8, g=32, beta=0.5,gamma=1e4 or layers=1,2,...; repeatable "
         "(default: the paper's 11 variants)",
     )
-    p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument("--resolution", type=_side_px, default=224, help="input size, pixels")
     p.add_argument("--per-layer", action="store_true", help="one row per conv/linear layer")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=_cmd_table)
@@ -273,7 +279,7 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
     _add_search_flags(p, space_required=False)
     p.add_argument(
         "--worker-index",
-        type=int,
+        type=_worker_index,
         default=0,
         help="this worker's number: workers of one study draw different points",
     )
@@ -754,10 +760,10 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
         "--formulation", choices=("sum", "anchor", "scaled"), help="predictor formulation"
     )
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per row")
-    p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument("--resolution", type=_side_px, default=224, help="input size, pixels")
     p.add_argument(
         "--num-classes",
-        type=_positive_int,
+        type=_classes,
         default=1000,
         help="classifier size (a search measures at its dataset's: 10 for digits)",
     )
@@ -845,7 +851,7 @@ def _print_layer_shares(args: argparse.Namespace, batches: Sequence[int]) -> int
     from gsearch.energy.predict import DEFAULT_FORMULATION
 
     with open_session(args.device, "auto") as session:
-        facts = session.facts
+        facts, source = session.facts, session.source
     formulation = args.formulation or DEFAULT_FORMULATION
     dumped = []
     for batch in batches:
@@ -857,6 +863,10 @@ def _print_layer_shares(args: argparse.Namespace, batches: Sequence[int]) -> int
             resolution=args.resolution,
             precision=args.precision,
             pass_=args.pass_ or "training",
+            source=source,
+            num_classes=args.num_classes,
+            mode="eager" if args.eager else "graph",
+            channels_last=args.channels_last,
         )
         for policy in args.policy or [None]:
             prediction, shares = layer_breakdown(
@@ -927,10 +937,19 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", help="the space to cover (default: every valid g of every layer)")
     p.add_argument("--device", default="auto", help="cuda:N, cpu or auto (default)")
     p.add_argument("--energy", choices=("auto", "nvml", "rapl", "time"), default="auto")
-    p.add_argument("--batch", type=_positive_int, default=16, help="frames per step (default 16)")
-    p.add_argument("--resolution", type=_positive_int, default=224, help="input size, pixels")
+    p.add_argument("--batch", type=_batch, default=16, help="frames per step (default 16)")
+    p.add_argument("--resolution", type=_side_px, default=224, help="input size, pixels")
     p.add_argument("--pass", dest="pass_", choices=("training", "inference"), default="training")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument(
+        "--num-classes",
+        type=_classes,
+        default=10,
+        help="classifier size of the networks calibrated: the dataset searched (default 10, "
+        "digits; 1000 for imagenet, 101 for food101)",
+    )
+    p.add_argument("--eager", action="store_true", help="eager steps instead of a CUDA graph")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
     p.add_argument("--window", type=_positive_float, default=None, help=WINDOW_HELP)
     p.add_argument("--warmup", type=_non_negative_float, default=None, help=WARMUP_HELP)
@@ -954,7 +973,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             f"model {args.model!r} is not in search space {space.name} "
             f"(it holds {', '.join(space.models)})"
         )
-    target = calibration_target(args.model, space, resolution=args.resolution)
+    target = calibration_target(
+        args.model, space, resolution=args.resolution, num_classes=args.num_classes
+    )
     overrides: dict[str, Any] = {"repeats": args.repeats}
     if args.window is not None:
         overrides["window_s"] = args.window
@@ -965,6 +986,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         precision=args.precision,
         pass_=args.pass_,
+        channels_last=args.channels_last,
+        mode="eager" if args.eager else "graph",
     )
     with (
         open_session(args.device, args.energy) as session,

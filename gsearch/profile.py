@@ -195,7 +195,7 @@ def profile(
         from gsearch.calibration_plan import policy_layers
 
         with open_session(device, "auto", rapl_root=rapl_root, log=log) as session:
-            facts = session.facts
+            facts, meter_source = session.facts, session.source
         directory = calibration_dir or cache_dir or DEFAULT_CACHE_DIR
         choice = EnergyChoice(PREDICTED, f"predicted from the calibration in {directory}")
         for name in chosen_passes:
@@ -213,6 +213,9 @@ def profile(
                         pass_=name,
                         num_classes=num_classes,
                         width=width,
+                        source=meter_source,  # a prediction keeps its calibration's unit
+                        mode=step.mode,
+                        channels_last=step.channels_last,
                     )
                     choice = EnergyChoice(PREDICTED, f"predicted from {calibration.path}")
                     prediction = predict_epf(

@@ -37,6 +37,7 @@ from torch import nn
 
 from gsearch.energy.cache import DEFAULT_CACHE_DIR, key_digest
 from gsearch.energy.epf import (
+    PROTOCOL_VERSION,
     Candidate,
     EnergySession,
     EpfProtocol,
@@ -55,6 +56,9 @@ REST = "rest"
 ANCHOR = "anchor"
 # Sources a calibration can be measured with: the Eq. 1 score is not a measurement.
 MEASURED_SOURCES = ("nvml", "nvml-power", "rapl", "time")
+# The classifier `gsearch calibrate` builds by default: the default search's dataset
+# (digits, 10 classes), so that the anchor and rest networks are the ones it measures.
+DEFAULT_NUM_CLASSES = 10
 
 Progress = Callable[[int, int, str], None]
 
@@ -189,6 +193,25 @@ class Calibration:
         """Median EPF of the ``rest`` or ``anchor`` network; None when not measured."""
         row = self.networks.get(name)
         return None if row is None else float(row["epf"])
+
+    def command(self, space: str | None = None) -> str:
+        """The ``gsearch calibrate`` command that resumes this table (adding ``space``)."""
+        step = self.key["step"]
+        device = str(self.key["device"].get("device") or "auto")
+        return calibrate_command(
+            self.model,
+            device,
+            self.batch,
+            int(step["resolution"]),
+            str(step["precision"]),
+            self.pass_,
+            source=self.source,
+            num_classes=self.key.get("num_classes"),
+            eager=device.startswith("cuda") and step["mode"] == "eager",
+            channels_last=bool(step["channels_last"]),
+            space=space,
+            protocol=self.key["protocol"],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The file's JSON form."""
@@ -436,15 +459,47 @@ def find_calibrations(directory: str | os.PathLike[str]) -> list[Calibration]:
 
 
 def calibrate_command(
-    model: str, device: str, batch: int, resolution: int, precision: str, pass_: str
+    model: str,
+    device: str,
+    batch: int,
+    resolution: int,
+    precision: str,
+    pass_: str,
+    *,
+    source: str | None = None,
+    num_classes: int | None = None,
+    eager: bool = False,
+    channels_last: bool = False,
+    space: str | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> str:
-    """The command line that makes the calibration a caller is missing."""
+    """The command line that makes (or completes) the calibration a caller is missing.
+
+    ``protocol`` (a protocol's key) adds the flags where it differs from the source's
+    default: a protocol is part of a calibration's key.
+    """
     parts = [f"gsearch calibrate --model {model} --device {device} --batch {batch}"]
     parts.append(f"--resolution {resolution}")
+    if num_classes is not None and num_classes != DEFAULT_NUM_CLASSES:
+        parts.append(f"--num-classes {num_classes}")
     if precision != "fp32":
         parts.append(f"--precision {precision}")
     if pass_ != TRAINING:
         parts.append(f"--pass {pass_}")
+    if eager:
+        parts.append("--eager")
+    if channels_last:
+        parts.append("--channels-last")
+    if source in MEASURED_SOURCES:
+        parts.append(f"--energy {source}")
+    if space:
+        parts.append(f"--space {space}")
+    default = default_protocol(source or "")
+    flags = {"repeats": "--repeats", "window_s": "--window", "warmup_s": "--warmup"}
+    for name, flag in flags.items():
+        value = (protocol or {}).get(name)
+        if value is not None and value != getattr(default, name):
+            parts.append(f"{flag} {value}")
     return " ".join(parts)
 
 
@@ -470,8 +525,16 @@ def load_calibration(
     source: str | None = None,
     num_classes: int | None = None,
     width: float = 1.0,
+    mode: str = "graph",
+    channels_last: bool = False,
+    protocol: EpfProtocol | None = None,
 ) -> Calibration:
     """The calibration of ``model`` for this device, batch, resolution, precision and pass.
+
+    Every other input that changes a calibrated number is compared too: the energy
+    source, classes, step mode, memory format and the protocol's version (and its
+    parameters where ``protocol`` is given). A calibration that differs in any of them
+    is refused with one line naming both values.
 
     Args:
         directory: Cache folder (``studies/cache`` by default in the CLI).
@@ -482,18 +545,37 @@ def load_calibration(
         resolution: Input size, pixels.
         precision: ``fp32``, ``bf16`` or ``fp16``.
         pass_: ``training`` or ``inference``.
-        source: Only calibrations measured with this source; None prefers energy
+        source: The session's energy source: a measured one (nvml, rapl, time...) takes
+            only calibrations of that source (a prediction carries its calibration's
+            unit); None or an unmeasured source (the Eq. 1 score) prefers energy
             counters (nvml, rapl) to the time meter.
         num_classes: Classifier size, where it matters to the caller.
         width: Channel multiplier.
+        mode: ``graph`` or ``eager`` (resolved for the device: the CPU is always eager).
+        channels_last: Memory format of the step.
+        protocol: The caller's protocol, whose parameters must then be equal too.
 
     Raises:
         GsearchError: none exists (naming the ``gsearch calibrate`` command to run), or
-            the only ones are from another device or software (refused, naming both).
+            the only ones are from another device, software, source or step (refused,
+            naming both).
     """
     wanted = identity(facts)
     device = str(facts.get("device", "auto"))
-    command = calibrate_command(model, device, batch, resolution, precision, pass_)
+    measured_source = source if source in MEASURED_SOURCES else None
+    command = calibrate_command(
+        model,
+        device,
+        batch,
+        resolution,
+        precision,
+        pass_,
+        source=measured_source,
+        num_classes=num_classes,
+        eager=mode == "eager",
+        channels_last=channels_last,
+        protocol=None if protocol is None else protocol.key(),
+    )
     same_setting = [
         c
         for c in find_calibrations(directory)
@@ -503,8 +585,6 @@ def load_calibration(
         and c.key["step"]["precision"] == precision
         and c.key["step"]["pass_"] == pass_
         and c.key.get("width") == width
-        and (num_classes is None or c.key.get("num_classes") == num_classes)
-        and (source is None or c.source == source)
     ]
     setting = f"{model} at batch {batch}, {resolution} px, {precision}, {pass_}"
     if not same_setting:
@@ -517,10 +597,28 @@ def load_calibration(
             f"{_describe_identity(identity(other.facts))}, not on this "
             f"{_describe_identity(wanted)}: it is refused; run `{command}`"
         )
-    complete = [c for c in mine if _complete(c)]
+    expected: dict[str, Any] = {
+        "energy source": measured_source,
+        "num_classes": num_classes,
+        "step mode": mode if device.startswith("cuda") else "eager",
+        "channels_last": channels_last,
+        "protocol version": PROTOCOL_VERSION,
+    }
+    if protocol is not None:
+        expected.update(
+            {f"protocol {k}": v for k, v in _plain_json(protocol.key()).items() if k != "version"}
+        )
+    fitting = [c for c in mine if not _differences(c, expected)]
+    if not fitting:
+        other = mine[0]
+        raise GsearchError(
+            f"the calibration of {setting} ({other.path}) was measured with "
+            f"{'; '.join(_differences(other, expected))}: it is refused; run `{command}`"
+        )
+    complete = [c for c in fitting if _complete(c)]
     if not complete:
         raise GsearchError(
-            f"the calibration of {setting} ({mine[0].path}) is unfinished: run `{command}` "
+            f"the calibration of {setting} ({fitting[0].path}) is unfinished: run `{command}` "
             "again to resume it"
         )
     preference = ("nvml", "rapl", "nvml-power", "time")
@@ -528,6 +626,32 @@ def load_calibration(
         complete,
         key=lambda c: preference.index(c.source) if c.source in preference else len(preference),
     )
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(value, default=str)))
+
+
+def _differences(calibration: Calibration, expected: dict[str, Any]) -> list[str]:
+    """``name <calibrated>, not <wanted>`` for each expected value the calibration lacks.
+
+    A None expectation accepts any value.
+    """
+    step = calibration.key.get("step", {})
+    protocol = calibration.key.get("protocol", {})
+    found: dict[str, Any] = {
+        "energy source": calibration.source,
+        "num_classes": calibration.key.get("num_classes"),
+        "step mode": step.get("mode"),
+        "channels_last": step.get("channels_last"),
+        "protocol version": protocol.get("version"),
+    }
+    found.update({f"protocol {k}": v for k, v in protocol.items() if k != "version"})
+    return [
+        f"{name} {found.get(name)}, not {value}"
+        for name, value in expected.items()
+        if value is not None and found.get(name) != value
+    ]
 
 
 def _complete(calibration: Calibration) -> bool:

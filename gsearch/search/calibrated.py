@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from gsearch.calibration_plan import policy_layers
+from gsearch.calibration_plan import check_coverage, policy_layers
 from gsearch.energy import DEFAULT_CACHE_DIR
 from gsearch.energy.calibrate import LayerShape, load_calibration
 from gsearch.layers import LayerSpec
@@ -26,11 +26,15 @@ def _layer_cost(shapes: list[LayerShape], calibration: Any) -> LayerCost:
     return cost
 
 
-def calibrated_binder(config: RunConfig, probe: MeasuredEnergy) -> Callable[[str, Policy], Policy]:
+def calibrated_binder(
+    config: RunConfig, probe: MeasuredEnergy, num_classes: int | None = None
+) -> Callable[[str, Policy], Policy]:
     """Binds the calibrated space's trade-off to this device's calibration, per model.
 
-    Every calibration is loaded now, before the study is touched: a missing one is one
-    line naming the `gsearch calibrate` command to run.
+    Every calibration is loaded now, before the study is touched: a missing one, one of
+    another energy source or step, or one without every g a layer can take (the choice
+    would quietly narrow to the calibrated g) is one line naming the `gsearch calibrate`
+    command to run.
     """
     resolution = config.measured_resolution
     directory = config.cache_dir if config.cache_dir is not None else DEFAULT_CACHE_DIR
@@ -45,7 +49,10 @@ def calibrated_binder(config: RunConfig, probe: MeasuredEnergy) -> Callable[[str
             resolution=resolution,
             precision=config.precision,
             pass_=config.epf_pass,
+            source=probe.session.source,  # the Eq. 1 score (model) takes any measured one
+            num_classes=num_classes,
         )
+        check_coverage(calibration, model, config.searched_space, resolution=resolution)
         specs[model] = layer_specs(model, resolution)
         costs[model] = _layer_cost(policy_layers(model, None, resolution), calibration)
 

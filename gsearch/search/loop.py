@@ -203,8 +203,12 @@ def open_stage(
     if sampler is None:
         seed = sampler_seed(config.seed, config.worker_index)
         sampler = make_sampler(config.sampler, seed, space, resolution, config.trials)
-    # A missing calibration is one line before the study is touched.
-    bind = calibrated_binder(config, probe) if space.kind == "calibrated" else None
+    # A missing, refused or narrower calibration is one line before the study is touched.
+    if isinstance(probe, PredictedEnergy):
+        probe.check(config.search_models, space, data.num_classes)
+    bind = (
+        calibrated_binder(config, probe, data.num_classes) if space.kind == "calibrated" else None
+    )
     study = open_study(
         config.storage,
         study_name,
@@ -306,9 +310,9 @@ def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
         config.epf_pass,
     )
     stack.callback(probe.session.close)
-    if isinstance(probe, PredictedEnergy):
-        probe.check(config.search_models)  # a missing calibration: one line, nothing written
-    elif probe.unit != "model":  # a score shares nothing; a measured meter is never shared
+    # A prediction's calibrations are checked with the data's classes (open_stage).
+    measures = not isinstance(probe, PredictedEnergy) and probe.unit != "model"
+    if measures:  # a score shares nothing; a measured meter is never shared
         stack.enter_context(MeterLock.for_session(probe.session))
     return probe
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gsearch.calibration_plan import policy_layers
+from gsearch.calibration_plan import check_coverage, policy_layers
 from gsearch.candidates import scored_candidate
 from gsearch.energy import (
     DEFAULT_CACHE_DIR,
@@ -148,11 +148,14 @@ class PredictedEnergy(MeasuredEnergy):
         pass_: str,
         calibration_dir: Path,
         formulation: str = DEFAULT_FORMULATION,
+        calibration_protocol: EpfProtocol | None = None,
     ) -> None:
         super().__init__(session, EpfProtocol(), batches, resolution, precision, None, pass_)
         self.calibration_dir = calibration_dir
         self.formulation = formulation
-        self._calibrations: dict[tuple[str, int], Calibration] = {}
+        # The run's own protocol, where it names one, must be the calibration's too.
+        self.calibration_protocol = calibration_protocol
+        self._calibrations: dict[tuple[str, int, int], Calibration] = {}
 
     @property
     def source(self) -> str:
@@ -163,10 +166,13 @@ class PredictedEnergy(MeasuredEnergy):
         pins["protocol"] = {"predicted": self.formulation}
         return pins
 
-    def calibration(self, model: str, batch: int) -> Calibration:
-        """The calibration of ``model`` at ``batch`` (an error names the command to run)."""
-        if (model, batch) not in self._calibrations:
-            self._calibrations[model, batch] = load_calibration(
+    def calibration(self, model: str, batch: int, num_classes: int) -> Calibration:
+        """The calibration of ``model`` at ``batch`` measured with this session's source.
+
+        A calibration of another source, classes, step or protocol is refused in one line.
+        """
+        if (model, batch, num_classes) not in self._calibrations:
+            self._calibrations[model, batch, num_classes] = load_calibration(
                 self.calibration_dir,
                 model,
                 self.session.facts,
@@ -174,20 +180,26 @@ class PredictedEnergy(MeasuredEnergy):
                 resolution=self.resolution,
                 precision=self.precision,
                 pass_=self.pass_,
+                source=self.session.source,
+                num_classes=num_classes,
+                protocol=self.calibration_protocol,
             )
-        return self._calibrations[model, batch]
+        return self._calibrations[model, batch, num_classes]
 
-    def check(self, models: Sequence[str]) -> None:
-        """Fail before the study is touched when a calibration is missing."""
+    def check(self, models: Sequence[str], space: Any, num_classes: int) -> None:
+        """Fail before the study is touched when a calibration is missing, refused, or
+        lacks a layer ``space`` can produce (one line naming the command that adds it)."""
         for model in models:
             for batch in self.batches:
-                self.calibration(model, batch)
+                calibration = self.calibration(model, batch, num_classes)
+                check_coverage(calibration, model, space, resolution=self.resolution)
 
     def measure(self, arch: Architecture) -> list[EpfResult]:
         layers = policy_layers(arch.model, arch.policy, self.resolution)
         rows = []
         for batch in self.batches:
-            prediction = predict_epf(self.calibration(arch.model, batch), layers, self.formulation)
+            calibration = self.calibration(arch.model, batch, arch.num_classes)
+            prediction = predict_epf(calibration, layers, self.formulation)
             rows.append(
                 EpfResult(
                     arch.model,
@@ -247,7 +259,15 @@ def open_measured_energy(
     if energy == PREDICTED:
         session = open_session(device, "auto", log=None)
         directory = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
-        return PredictedEnergy(session, batches, resolution, precision, pass_, directory)
+        return PredictedEnergy(
+            session,
+            batches,
+            resolution,
+            precision,
+            pass_,
+            directory,
+            calibration_protocol=protocol,
+        )
     session = open_session(device, energy, log=None)
     protocol = protocol or default_protocol(session.source)
     # Idle power now, on a cool device, not after the first trial's training.

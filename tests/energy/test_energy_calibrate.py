@@ -26,14 +26,17 @@ from gsearch.energy.calibrate import (
     load_calibration,
     write_csv,
 )
-from gsearch.energy.epf import EpfProtocol, open_session
+from gsearch.energy.epf import PROTOCOL_VERSION, EpfProtocol, architecture_fingerprint, open_session
+from gsearch.energy.facts import software_facts
 from gsearch.energy.meter import SystemClock
 from gsearch.energy.predict import FORMULATIONS, predict_epf
 from gsearch.energy.steps import LayerBench, StepConfig, make_runner
 from gsearch.energy.walltime import TimeMeter
 from gsearch.errors import GsearchError
+from gsearch.models import create_model
 from gsearch.profile import profile
 from gsearch.spaces import load_space
+from tests.energy.fake_calibration import write_calibration
 
 QUICK = EpfProtocol(repeats=2, window_s=0.02, warmup_s=0.0, idle_s=0.01)
 STEP = StepConfig(batch=2, resolution=32, num_classes=10)
@@ -226,3 +229,64 @@ def test_cli_csv_that_cannot_be_written_is_one_line_and_keeps_the_calibration(tm
     assert status == 2
     assert err[-1].startswith("error: cannot write CSV") and err[-1].endswith("pass another --csv")
     assert list((tmp_path / "cache" / "calibration").glob("*.json"))  # the table itself is kept
+
+
+# A GPU's facts as a time meter records them (no NVML: no UUID, driver or power limit)
+# and as the NVML meter does.
+GPU_FACTS = {"device": "cuda:0", "gpu_name": "NVIDIA H200", **software_facts()}
+NVML_FACTS = {
+    **GPU_FACTS,
+    "gpu_uuid": "GPU-5f6e0a1b-0000-1111-2222-333344445555",
+    "driver": "580.159.04",
+    "power_limit_w": 700.0,
+}
+
+
+def test_a_time_calibration_is_refused_for_an_nvml_session_naming_both(tmp_path):
+    write_calibration(tmp_path, GPU_FACTS, "time")
+    with pytest.raises(GsearchError) as caught:
+        load_calibration(tmp_path, "tiny_convnet", NVML_FACTS, batch=2, resolution=32,
+                         source="nvml", num_classes=10)  # fmt: skip
+    message = str(caught.value)
+    assert "energy source time, not nvml: it is refused" in message and "\n" not in message
+    assert "gsearch calibrate --model tiny_convnet --device cuda:0" in message
+    assert "--energy nvml" in message
+    # the time session of that GPU takes it, in its own unit
+    loaded = load_calibration(tmp_path, "tiny_convnet", GPU_FACTS, batch=2, resolution=32,
+                              source="time", num_classes=10)  # fmt: skip
+    assert loaded.unit == "ms"
+
+
+@pytest.mark.parametrize(
+    ("written", "wanted", "words"),
+    [
+        ({"step": StepConfig(2, 32, mode="eager", num_classes=10)}, {}, "step mode eager, not graph"),
+        ({"step": StepConfig(2, 32, channels_last=True, num_classes=10)}, {},
+         "channels_last True, not False"),
+        ({"step": StepConfig(2, 32, num_classes=1000)}, {}, "num_classes 1000, not 10"),
+        ({"key_changes": {"protocol": {**EpfProtocol().key(), "version": 1}}}, {},
+         f"protocol version 1, not {PROTOCOL_VERSION}"),
+        ({"protocol": EpfProtocol(window_s=0.25)}, {"protocol": EpfProtocol()},
+         "protocol window_s 0.25, not 1.0"),
+        ({}, {"mode": "eager"}, "step mode graph, not eager"),
+    ],
+)  # fmt: skip
+def test_every_input_that_changes_a_calibrated_number_is_compared(tmp_path, written, wanted, words):
+    write_calibration(tmp_path, NVML_FACTS, "nvml", **written)
+    with pytest.raises(GsearchError) as caught:
+        load_calibration(tmp_path, "tiny_convnet", NVML_FACTS, batch=2, resolution=32,
+                         source="nvml", num_classes=10, **wanted)  # fmt: skip
+    message = str(caught.value)
+    assert f"was measured with {words}" in message and "it is refused" in message
+    assert "\n" not in message
+
+
+def test_calibrate_builds_its_networks_as_the_search_builds_them():
+    target = calibration_target("tiny_convnet", None, resolution=48)
+    assert target.num_classes == 10  # the default search's dataset (digits), not 1000
+    searched = create_model("tiny_convnet", target.anchor_policy, num_classes=10, resolution=48)
+    assert architecture_fingerprint(target.build_anchor()) == architecture_fingerprint(searched)
+    assert target.build_rest is not None
+    assert target.build_rest()(torch.randn(2, 3, 48, 48)).shape == (2, 10)
+    imagenet = calibration_target("tiny_convnet", None, resolution=48, num_classes=1000)
+    assert imagenet.build_anchor()(torch.randn(1, 3, 48, 48)).shape == (1, 1000)
