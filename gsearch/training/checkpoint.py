@@ -83,22 +83,32 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rng_state() -> dict[str, Any]:
-    """Every generator's state, for :func:`set_rng_state` after a resume."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Every generator's state, for :func:`set_rng_state` after a resume.
+
+    Of the GPUs, only the state of ``device`` (the one the run trains on) is kept: a
+    trial retried on a worker that sees another number of GPUs must still resume.
+    """
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` returned, the GPU's onto ``device``."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or device is None or device.type != "cuda":
+        return  # a run continued on the CPU has no GPU generator to restore
+    if isinstance(cuda, list | tuple):  # older checkpoints: one state per GPU visible then
+        if not cuda:
+            return
+        cuda = cuda[min(device.index or 0, len(cuda) - 1)]
+    torch.cuda.set_rng_state(cuda, device)

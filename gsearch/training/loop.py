@@ -201,7 +201,7 @@ def _resume(run: _Run) -> TrainMetrics | None:
         run.model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"], run.device)
         run.start_epoch = state["epoch"]
         run.seconds_before = state["seconds"]
         run.skipped_steps = state["skipped_steps"]
@@ -339,7 +339,7 @@ def _checkpoint(run: _Run, final: TrainMetrics | None) -> None:
             "average": None if run.average is None else run.average.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
             "scaler": run.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(run.device),
             "history": [asdict(r) for r in run.history],
             "final": final_state,
         },
