@@ -2,8 +2,9 @@
 
 The front is computed from point values (medians). Each point carries an uncertainty:
 the EPF interval of its measurement windows and the spread of top-1 over training
-seeds. A trial off the front whose intervals reach a front trial's in every objective
-may be as good as that front trial; the report marks it instead of hiding it. The
+seeds. A trial off the front that no front trial dominates beyond measurement may be
+as good as the front; the report, the printed front and the ladder (which trains these
+trials again at full fidelity) mark it with this one rule instead of hiding it. The
 front itself is never changed by this.
 """
 
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from gsearch.pareto import feasible
+from gsearch.pareto import dominates, feasible, to_minimise
 
 # One sentence for the page (and this module's rule in words).
 TIE_RULE = (
-    "A trial off the front is tied with the front when some front trial does not "
-    "dominate it beyond measurement: in every objective the trial's interval (EPF over "
-    "its measurement windows, top-1 over its training seeds, params exact) overlaps the "
-    "front trial's, or the trial is better."
+    "A trial off the front is tied with the front when no front trial dominates it "
+    "beyond measurement, that is, no front trial is at least as good in every objective "
+    "even at the ends of the intervals most favourable to the trial (EPF over the "
+    "measurement windows, top-1 over the training seeds, params exact)."
 )
 
 
@@ -32,9 +33,6 @@ class Interval:
 
     low: float
     high: float
-
-    def overlaps(self, other: Interval) -> bool:
-        return self.low <= other.high and other.low <= self.high
 
 
 def intervals_of(trial: FrozenTrial) -> tuple[Interval, Interval, Interval]:
@@ -55,24 +53,31 @@ def intervals_of(trial: FrozenTrial) -> tuple[Interval, Interval, Interval]:
     return epf_span, top1_span, Interval(params_m, params_m)
 
 
-def _better(a: float, b: float, direction: StudyDirection) -> bool:
-    return a > b if direction == StudyDirection.MAXIMIZE else a < b
-
-
-def not_separated(
-    trial: FrozenTrial, front_trial: FrozenTrial, directions: Sequence[StudyDirection]
+def dominates_beyond_measurement(
+    front_trial: FrozenTrial, trial: FrozenTrial, directions: Sequence[StudyDirection]
 ) -> bool:
-    """True when ``front_trial`` does not dominate ``trial`` beyond measurement.
+    """True when ``front_trial`` dominates ``trial`` whatever their true values within
+    their intervals: ``front_trial``'s worst ends dominate ``trial``'s best ends.
 
-    That is, in every objective ``trial``'s interval overlaps ``front_trial``'s or
-    ``trial``'s value is better.
+    The ladder's rule: a trial not dominated so might be on the front once measured
+    better, so the measurements cannot separate it from the front.
     """
-    pairs = zip(intervals_of(trial), intervals_of(front_trial), strict=True)
-    values = zip(trial.values, front_trial.values, directions, strict=True)
-    return all(
-        span.overlaps(front_span) or _better(mine, theirs, direction)
-        for (span, front_span), (mine, theirs, direction) in zip(pairs, values, strict=True)
-    )
+    worst_front, best_trial = [], []
+    for front_span, span, direction in zip(
+        intervals_of(front_trial), intervals_of(trial), directions, strict=True
+    ):
+        if direction == StudyDirection.MAXIMIZE:  # as minimisation: negate
+            worst_front.append(-front_span.low)
+            best_trial.append(-span.high)
+        else:
+            worst_front.append(front_span.high)
+            best_trial.append(span.low)
+    return dominates(worst_front, best_trial)
+
+
+def _point_dominates(a: FrozenTrial, b: FrozenTrial, directions: Sequence[StudyDirection]) -> bool:
+    maximise = [d == StudyDirection.MAXIMIZE for d in directions]
+    return dominates(to_minimise(a.values, maximise), to_minimise(b.values, maximise))
 
 
 def ties_with_front(
@@ -82,8 +87,10 @@ def ties_with_front(
 ) -> dict[int, list[int]]:
     """Trial number -> numbers of the front trials it is tied with (see :data:`TIE_RULE`).
 
-    Only trials that could stand on the front are considered: complete, feasible, not a
-    copy of an earlier trial's result, and not on the front already.
+    A trial is tied when no front trial dominates it beyond measurement; it is tied
+    with the front trials whose point values dominate its own (all of them where none
+    does). Only trials that could stand on the front are considered: complete,
+    feasible, not a copy of an earlier trial's result, and not on the front already.
 
     Args:
         trials: The study's complete trials.
@@ -100,7 +107,8 @@ def ties_with_front(
             or "reused_from" in trial.user_attrs
         ):
             continue
-        tied = [f.number for f in front if not_separated(trial, f, directions)]
-        if tied:
-            ties[trial.number] = tied
+        if any(dominates_beyond_measurement(f, trial, directions) for f in front):
+            continue
+        over = [f.number for f in front if _point_dominates(f, trial, directions)]
+        ties[trial.number] = over or [f.number for f in front]
     return ties

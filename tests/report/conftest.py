@@ -65,18 +65,23 @@ def builder() -> Callable[..., StudyBuilder]:
 
 @pytest.fixture
 def tie_builder() -> StudyBuilder:
-    """Two front trials, one tied with the first, one clearly dominated, one copy, one over budget.
+    """Two front trials, one tied with the first, two dominated, one copy, one over budget.
 
     #0 and #1 are the front; #2's intervals overlap #0's everywhere (tied); #3 is worse
-    than #0 beyond every interval; #4 repeats #0's network; #5 broke the energy budget.
+    than #0 beyond every interval; #4 repeats #0's network; #5 broke the energy budget;
+    #6 is where "some front trial does not dominate it beyond measurement" (the rule
+    before issue 26) and "no front trial does" differ: #0 dominates it beyond every
+    interval, while no objective separates it from #1 (#6 is cheaper and smaller than
+    #1, and its top-1 reaches #1's lowest seed): not tied.
     """
     made = StudyBuilder()
     made.add(10.0, (9.8, 10.3), [90.0, 91.0, 92.0], 4.20)
-    made.add(12.0, (11.8, 12.2), [93.0, 94.0, 95.0], 4.30)
+    made.add(12.0, (11.8, 12.2), [89.0, 94.0, 95.0], 4.30)
     made.add(10.2, (10.1, 10.4), [89.0, 90.5, 91.5], 4.20)
     made.add(20.0, (19.5, 20.5), [80.0, 81.0, 82.0], 5.00)
     made.add(10.0, (9.8, 10.3), [90.0, 91.0, 92.0], 4.20, reused_from=0, policy="G=1")
     made.add(30.0, (29.0, 31.0), [], 6.00, budget_excess=5.0, trained=False)
+    made.add(11.0, (10.9, 11.1), [87.5, 88.5, 89.5], 4.25)
     return made
 
 

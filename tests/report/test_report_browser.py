@@ -36,7 +36,7 @@ TRACES_JS = """() => Array.from(document.querySelectorAll('.scatterlayer .trace'
 
 @pytest.fixture
 def report(tie_builder: Any, tmp_path: Path) -> Path:
-    # The tie study (front #0 and #1, #2 tied, #3 dominated, #4 a copy, #5 over budget)
+    # The tie study (front #0 and #1, #2 tied, #3 and #6 dominated, #4 a copy, #5 over budget)
     # and 24 more trials, to count markers on a busier page.
     rng = random.Random(14)
     made = tie_builder
@@ -87,7 +87,7 @@ def test_the_rendered_page(report: Path, browser: Any) -> None:
         markers[trace["axes"]] = markers.get(trace["axes"], 0) + trace["markers"]
     own = [t for t in trials if t["reused_from"] is None]
     trained = [t for t in own if t["trained"]]
-    assert len(own) == 29 and len(trained) == 28
+    assert len(own) == 30 and len(trained) == 29
     assert markers == {"xy": len(trained), "x2y2": len(trained), "x3y3": len(own)}
 
     # Tie marks: the tied trials' own legend group in each projection, and their table rows.

@@ -4,11 +4,32 @@ from collections.abc import Callable
 
 import optuna
 from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
 
-from gsearch.pareto import pareto_front
-from gsearch.report.ties import TIE_RULE, intervals_of, not_separated, ties_with_front
+from gsearch.pareto import MAXIMISE, pareto_front
+from gsearch.report.ties import (
+    TIE_RULE,
+    dominates_beyond_measurement,
+    intervals_of,
+    ties_with_front,
+)
 
 DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE)
+
+
+def _tied_before_issue_26(trial: FrozenTrial, front: list[FrozenTrial]) -> bool:
+    """The old rule: tied when SOME front trial fails to separate it (in every objective
+    the intervals overlap or the trial is better)."""
+
+    def not_separated(front_trial: FrozenTrial) -> bool:
+        pairs = zip(intervals_of(trial), intervals_of(front_trial), MAXIMISE, strict=True)
+        return all(
+            (mine.low <= theirs.high and theirs.low <= mine.high)
+            or (mine.low > theirs.high if up else mine.high < theirs.low)
+            for mine, theirs, up in pairs
+        )
+
+    return any(not_separated(f) for f in front)
 
 
 def test_one_tied_and_one_clearly_dominated_trial(tie_study: optuna.Study) -> None:
@@ -19,25 +40,46 @@ def test_one_tied_and_one_clearly_dominated_trial(tie_study: optuna.Study) -> No
     # the copy #4 is #0 itself and #5 broke the budget: neither can be tied.
     assert ties == {2: [0]}
     assert [t.number for t in pareto_front(tie_study)] == [0, 1]  # the front is unchanged
+    # #6: #1 does not separate it, so the old "some" rule marked it tied; #0 dominates it
+    # beyond measurement, so it is not.
+    six = tie_study.trials[6]
+    assert _tied_before_issue_26(six, front) and 6 not in ties
+    assert dominates_beyond_measurement(front[0], six, DIRECTIONS)
+    assert not dominates_beyond_measurement(front[1], six, DIRECTIONS)
 
 
-def test_params_are_exact(builder: Callable[..., object]) -> None:
+def test_the_ladder_promotes_exactly_the_reports_ties(tie_study: optuna.Study) -> None:
+    from gsearch.search import ladder_promotions
+
+    front = pareto_front(tie_study)
+    complete = tie_study.get_trials()
+    promoted = ladder_promotions(front, complete, tie_study.directions)
+    tied = ties_with_front(complete, front, tie_study.directions)
+    assert [t.number for t in promoted] == [0, 1, *tied] == [0, 1, 2]
+
+
+def test_an_overlap_in_one_objective_is_enough(builder: Callable[..., object]) -> None:
     made = builder()
     made.add(10.0, (9.8, 10.3), [90.0, 91.0, 92.0], 4.20)
-    made.add(10.1, (9.9, 10.4), [89.5, 90.5, 91.5], 4.21)  # overlaps, but more params
+    # Worse top-1 beyond the seeds and more params, but its EPF may be below #0's: it
+    # might trade params and top-1 for energy, so the measurements cannot separate it.
+    made.add(10.1, (9.9, 10.4), [85.0, 86.0, 87.0], 4.21)
+    # Params are exact: worse beyond EPF and top-1, and 0.01 M more params: dominated.
+    made.add(10.5, (10.4, 10.6), [88.0, 89.0, 89.5], 4.21)
     study = made.study
-    assert ties_with_front(study.get_trials(), pareto_front(study), study.directions) == {}
+    assert ties_with_front(study.get_trials(), pareto_front(study), study.directions) == {1: [0]}
 
 
-def test_better_counts_where_intervals_do_not_overlap(builder: Callable[..., object]) -> None:
+def test_better_ends_decide(builder: Callable[..., object]) -> None:
     made = builder()
     made.add(10.0, (9.9, 10.1), [91.0, 91.5, 92.0], 4.2)
     made.add(8.0, (7.9, 8.1), [91.2, 91.4, 91.6], 4.2)
     made.add(12.0, (11.9, 12.1), [80.0, 80.5, 81.0], 4.2)
     first, cheaper, worse = made.study.get_trials()
-    assert not_separated(cheaper, first, DIRECTIONS)  # better EPF, overlapping top-1
-    assert not not_separated(worse, first, DIRECTIONS)  # worse beyond EPF and top-1
-    assert not not_separated(first, cheaper, DIRECTIONS)  # first's EPF is worse than cheaper's
+    assert not dominates_beyond_measurement(first, cheaper, DIRECTIONS)  # cheaper is cheaper
+    assert dominates_beyond_measurement(first, worse, DIRECTIONS)  # worse beyond EPF, top-1
+    # cheaper's EPF is better beyond measurement, but first's top-1 may be higher.
+    assert not dominates_beyond_measurement(cheaper, first, DIRECTIONS)
 
 
 def test_missing_intervals_are_points(builder: Callable[..., object]) -> None:

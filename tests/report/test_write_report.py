@@ -32,11 +32,11 @@ def test_files_hold_the_front_the_ties_and_every_trial(
         "trials.csv", "pareto.csv", "pareto.md", "report.json", "report.html",
         "pareto_epf_top1.png", "pareto_epf_params_m.png", "pareto_params_m_top1.png",
     }  # fmt: skip
-    assert (files.front_size, files.tied, files.trials) == (2, 1, 6)
+    assert (files.front_size, files.tied, files.trials) == (2, 1, 7)
     front = {t.number for t in pareto_front(tie_study)}
 
     every = pd.read_csv(out / "trials.csv", dtype={"tied_with": str, "top1_seeds": str})
-    assert list(every["number"]) == [0, 1, 2, 3, 4, 5]
+    assert list(every["number"]) == [0, 1, 2, 3, 4, 5, 6]
     assert set(every[every["pareto"]]["number"]) == front
     assert list(every[every["tied"]]["number"]) == [2]
     assert str(every.loc[2, "tied_with"]) == "0" and every.loc[2, "top1_seeds"] == "89;90.5;91.5"
@@ -67,7 +67,7 @@ def test_files_hold_the_front_the_ties_and_every_trial(
     ]
     numbers = [row[0] for row in rows]
     assert "#2" in numbers and "tied with #0" in markdown and TIE_RULE in markdown
-    assert "#3" not in numbers
+    assert "#3" not in numbers and "#6" not in numbers
 
     for png in out.glob("*.png"):
         assert png.read_bytes().startswith(b"\x89PNG")

@@ -150,19 +150,19 @@ def test_bad_run_settings_are_clear_errors(tmp_path: Path) -> None:
         config(tmp_path, models=("resnext50",))
 
 
-def test_ladder_promotes_ties_within_the_fronts_seed_spread() -> None:
+def test_ladder_promotes_ties_within_the_seed_spreads() -> None:
     from optuna.trial import create_trial
 
     from gsearch.search import ladder_promotions
 
-    def trial(number: int, values: list[float], spread: float) -> optuna.trial.FrozenTrial:
-        made = create_trial(values=values, user_attrs={"top1_spread": spread})
+    def trial(number: int, values: list[float], seeds: list[float]) -> optuna.trial.FrozenTrial:
+        made = create_trial(values=values, user_attrs={"top1_seeds": seeds})
         made.number = number
         return made
 
-    front = [trial(0, [10.0, 95.0, 3.0], 1.5), trial(1, [8.0, 90.0, 3.0], 0.5)]
-    tie = trial(2, [10.0, 94.0, 3.0], 0.2)  # 1 point below trial 0: inside its 1.5 spread
-    beaten = trial(3, [10.0, 92.0, 3.0], 0.2)  # 3 points below: dominated for real
+    front = [trial(0, [10.0, 95.0, 3.0], [93.5, 95.0, 95.5]), trial(1, [8.0, 90.0, 3.0], [90.0])]
+    tie = trial(2, [10.0, 94.0, 3.0], [93.9, 94.0, 94.1])  # reaches trial 0's lowest seed
+    beaten = trial(3, [10.0, 92.0, 3.0], [91.9, 92.0, 92.1])  # below every seed: dominated
     promoted = ladder_promotions(front, [*front, tie, beaten])
     assert [t.number for t in promoted] == [0, 1, 2]
 
