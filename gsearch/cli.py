@@ -411,8 +411,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from gsearch.search.loop import measure_front_again
 
         study, _ = load_study(config.storage, config.study)
+        front = pareto_front(study)
+        if not front:
+            return _no_complete_trial([study])
         measure_front_again(config, study)
-        _print_front(study, pareto_front(study), objective_names_of(study))
+        _print_front(study, front, objective_names_of(study))
+        _print_failures([study])
         return 0
     try:
         result = run_search(config)
@@ -424,7 +428,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         return 130
     study = result.full_study or result.study
+    stages = [result.study, *([result.full_study] if result.full_study else [])]
+    if not result.front:
+        return _no_complete_trial(stages)
     _print_front(study, result.front, result.objective_names)
+    _print_failures(stages)
     console.print(
         f"report: gsearch report --study '{study.study_name}' --storage {_redact(config.storage)}",
         highlight=False,
@@ -432,6 +440,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def _print_failures(studies: Sequence[Any]) -> None:
+    """How many trials failed and why, under the front (gsearch.search.failures)."""
+    from gsearch.search.failures import failure_lines
+
+    for study in studies:
+        for line in failure_lines(study):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _no_complete_trial(studies: Sequence[Any]) -> int:
+    """A run that ended without a front: its failures, one line of what to do, exit 1."""
+    from gsearch.search.failures import failure_lines
+
+    for study in studies:
+        for line in failure_lines(study):
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    _print_error(
+        f"study {studies[-1].study_name!r} holds no complete trial to show: its trials failed "
+        "(above); a rerun does not repeat them: run more --trials, or change what made "
+        "them fail (space, batch, resolution, device) under another --study"
+    )
+    return 1
 
 
 def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) -> None:

@@ -27,6 +27,14 @@ from gsearch.policies import parse_policy
 from gsearch.progress import progress_bar
 from gsearch.search.calibrated import calibrated_binder
 from gsearch.search.config import RunConfig
+from gsearch.search.failures import (
+    RepeatingFailure,
+    failed_for_good,
+    is_lost_storage,
+    record_failure,
+    requeue_lost,
+    takes_a_slot,
+)
 from gsearch.search.ladder import ladder_promotions
 from gsearch.search.meter_lock import MeterLock
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
@@ -76,9 +84,9 @@ def _progress(quiet: bool, total: int, description: str) -> Iterator[Callable[..
 
 
 def _live_ahead(study: optuna.Study, number: int) -> int:
-    """Live trials (complete, running or waiting) numbered before ``number``."""
-    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=live) if t.number < number)
+    """Trials that take a slot (complete, running, waiting, failed for good) before ``number``."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(1 for t in trials if t.number < number and takes_a_slot(t))
 
 
 class OverBudget(optuna.TrialPruned):
@@ -103,13 +111,20 @@ def run_trials(
     PRUNED before any work. When the remaining slots are all held by other workers'
     running trials, this worker waits: if one of them dies, its retry comes back as a
     waiting trial and is picked up, so the study still ends with ``target`` trials.
+    A trial that fails for a reason that would repeat keeps the reason, takes its slot
+    and the run goes on (:mod:`gsearch.search.failures`).
     """
 
     def claimed(trial: optuna.Trial) -> tuple[float, float, float]:
         if _live_ahead(trial.study, trial.number) >= target:
             trial.set_user_attr("surplus", True)
             raise OverBudget("the study already has enough trials")
-        return objective(trial)
+        try:
+            return objective(trial)
+        except Exception as error:
+            if is_lost_storage(error):
+                raise  # the storage's fault: the trial is lost and retried, not failed
+            raise record_failure(trial, error) from error
 
     started = time.monotonic()
     with _progress(quiet, target, description) as update:
@@ -117,43 +132,23 @@ def run_trials(
             with_storage_retries(lambda: optuna.storages.fail_stale_trials(study))
             trials = with_storage_retries(lambda: study.get_trials(deepcopy=False))
             done = [t for t in trials if t.state == TrialState.COMPLETE]
+            spent = len(done) + len(failed_for_good(trials))  # a failure takes its slot
             shown = pareto_trials(done)  # from the trials just read: no second query
-            update(completed=len(done), front=len(shown), hv=f"{front_hypervolume(done):.3f}")
-            if len(done) >= target:
+            update(completed=spent, front=len(shown), hv=f"{front_hypervolume(done):.3f}")
+            if spent >= target:
                 return
             if timeout_s is not None and time.monotonic() - started > timeout_s:
                 return
             running = sum(t.state == TrialState.RUNNING for t in trials)
             waiting = sum(t.state == TrialState.WAITING for t in trials)
-            if len(done) + running >= target and not waiting:
+            if spent + running >= target and not waiting:
                 time.sleep(poll_s)  # the last slots are other workers' running trials
                 continue
             with_storage_retries(
-                lambda: study.optimize(claimed, n_trials=1, catch=(), gc_after_trial=True)
+                lambda: study.optimize(
+                    claimed, n_trials=1, catch=(RepeatingFailure,), gc_after_trial=True
+                )
             )
-
-
-def requeue_failed(study: optuna.Study) -> int:
-    """Enqueue again the settings of failed trials (Ctrl-C, a crash) that nothing covers.
-
-    A grid sampler counts a failed point as visited, and any sampler may never suggest
-    it again; a resumed run should finish what the interrupted one started (training
-    continues from the architecture's checkpoint). Returns how many were enqueued.
-    """
-    trials = study.get_trials(deepcopy=False)
-    covered = {
-        json.dumps(t.params, sort_keys=True)
-        for t in trials
-        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-    }
-    count = 0
-    for trial in trials:
-        key = json.dumps(trial.params, sort_keys=True)
-        if trial.state == TrialState.FAIL and trial.params and key not in covered:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-            covered.add(key)
-            count += 1
-    return count
 
 
 # ---------------------------------------------------------------- stages
@@ -218,7 +213,7 @@ def open_stage(
         heartbeat_s=config.heartbeat_s,
         grace_s=config.grace_s,
     )
-    requeue_failed(study)
+    requeue_lost(study)
     objective = TrialObjective(
         space,
         fidelity,
