@@ -61,10 +61,11 @@ from gsearch.energy.walltime import TIME_SOURCE
 from gsearch.energy.window import (
     ALIGNED,
     PLAIN,
+    IdlePower,
     StepRunner,
     Window,
-    measure_aligned,
-    measure_idle_power_w,
+    measure_aligned_retrying,
+    measure_idle,
     measure_plain,
     run_for,
 )
@@ -74,6 +75,12 @@ from gsearch.errors import GsearchError
 # protocol are measured again (2: windows aligned with the queue kept full, 6bbc01d).
 PROTOCOL_VERSION = 2
 REFERENCE_S = 20.0
+# Launched-but-unfinished steps at most; a step too short to fill ``queue_s`` with this
+# many is replayed several times per launch (a CUDA graph of k steps) instead.
+MAX_QUEUE_DEPTH = 64
+# A row whose windows were busy less than this share of their time is flagged: its EPF
+# includes idle energy (the GPU waited on the host between steps).
+MIN_BUSY_FRACTION = 0.9
 METHODS = ("auto", ALIGNED, PLAIN)
 
 Log = Callable[[str], None]
@@ -205,9 +212,16 @@ class EpfResult:
         window_temperatures_c: Device temperature after each window.
         window_ticks: Aligned windows: each window's counter ticks, (seconds, joules,
             steps) since its first (see :mod:`benchmarks.ticks`).
+        busy_fraction: The least share of a window's time covered by steps; below
+            ``MIN_BUSY_FRACTION`` the row is flagged in ``message``.
+        steps_per_launch: Steps replayed per launch (k > 1 where one step is too short
+            to keep the queue full).
+        idle_settle_s: Seconds the idle reading waited for the device to settle.
+        idle_settled: False when the idle reading was still moving at its bound.
+        counter_stalls: Aligned windows given up because the counter stalled.
         facts: Device and software facts (GPU, driver, power limit, clocks, versions...).
         energy_reason: Why this energy source was chosen.
-        message: Why the row failed, for ``oom``.
+        message: Why the row failed, for ``oom``; for an ``ok`` row, what to doubt.
         cached: Read from the cache rather than measured now.
     """
 
@@ -239,6 +253,11 @@ class EpfResult:
     window_starts_s: tuple[float, ...] = ()
     window_temperatures_c: tuple[float | None, ...] = ()
     window_ticks: tuple[tuple[tuple[float, float, float], ...], ...] = ()
+    busy_fraction: float | None = None
+    steps_per_launch: int = 1
+    idle_settle_s: float | None = None
+    idle_settled: bool | None = None
+    counter_stalls: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
     energy_reason: str = ""
     message: str = ""
@@ -311,7 +330,7 @@ class EnergySession:
             meter_facts = getattr(meter, "facts", None)
             facts = device_facts(device, meter_facts() if callable(meter_facts) else None)
         self.facts = facts
-        self._idle_power_w: float | None = None
+        self.idle: IdlePower | None = None
         self._idle_measured = False
 
     @property
@@ -333,9 +352,14 @@ class EnergySession:
             if self.meter is not None and self.meter.unit == JOULES:  # time has no idle power
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
-                self._idle_power_w = measure_idle_power_w(self.meter, self.clock, seconds)
-                self.log(f"idle power {self._idle_power_w:.1f} W ({self.source})")
-        return self._idle_power_w
+                self.idle = measure_idle(self.meter, self.clock, seconds)
+                if self.idle is not None:
+                    state = "settled" if self.idle.settled else "still moving"
+                    self.log(
+                        f"idle power {self.idle.power_w:.1f} W ({self.source}; {state} "
+                        f"after {self.idle.settle_s:.1f} s)"
+                    )
+        return None if self.idle is None else self.idle.power_w
 
     def temperature_c(self) -> float | None:
         """Device temperature where the meter can tell."""
@@ -386,6 +410,7 @@ class _Active:
     temperatures_c: list[float | None] = field(default_factory=list)  # after each window
     temperature_before_c: float | None = None
     failure: str = ""
+    steps_per_launch: int = 1
 
 
 def _median(values: Sequence[float]) -> float:
@@ -443,19 +468,35 @@ class _Measurement:
         spans = runner.spans()
         tail = spans[len(spans) // 2 :]
         step_s = _median([end - begin for begin, end in tail]) if tail else 0.0
-        depth = 2 if step_s <= 0 else min(64, max(2, math.ceil(self.protocol.queue_s / step_s)))
-        return _Active(candidate, runner, meter, depth, self.clock.now() - start)
+        steps_per_launch = 1
+        resize = getattr(runner, "set_steps_per_launch", None)
+        if step_s > 0 and runner.asynchronous and callable(resize):
+            # Too short to keep `queue_s` in flight: the GPU would idle during slow counter
+            # reads (2.8 ms median, 15 ms p99 on an H200), so replay k steps per launch.
+            steps_per_launch = math.ceil(self.protocol.queue_s / (MAX_QUEUE_DEPTH * step_s))
+            if steps_per_launch > 1:
+                resize(steps_per_launch)
+                step_s *= steps_per_launch
+                run_for(runner, self.clock, 0.0, self.protocol.warmup_steps, 2)
+                runner.synchronize()
+        depth = 2 if step_s <= 0 else math.ceil(self.protocol.queue_s / step_s)
+        depth = min(MAX_QUEUE_DEPTH, max(2, depth))
+        active = _Active(candidate, runner, meter, depth, self.clock.now() - start)
+        active.steps_per_launch = steps_per_launch
+        return active
 
     def window(self, active: _Active) -> Window:
         protocol = self.protocol
         if self.method(active) == ALIGNED:
-            return measure_aligned(
+            candidate = active.candidate
+            return measure_aligned_retrying(
                 active.runner,
                 active.meter,
                 self.clock,
                 window_s=protocol.window_s,
                 preroll_s=protocol.preroll_s,
                 max_in_flight=active.depth,
+                log=lambda line: self.session.log(f"{candidate.model} {candidate.policy}: {line}"),
             )
         return measure_plain(
             active.runner,
@@ -512,11 +553,24 @@ class _Measurement:
             dynamic = _median(
                 [(w.energy - idle_w * w.seconds) / w.frames * scale for w in active.windows]
             )
+        busy = min(w.busy_fraction for w in active.windows)
+        idle = self.session.idle
         return self.row(
             active.candidate,
             config,
             status="ok",
-            method=active.windows[0].method,
+            method="/".join(dict.fromkeys(w.method for w in active.windows)),
+            busy_fraction=busy,
+            steps_per_launch=active.steps_per_launch,
+            idle_settle_s=None if idle is None else idle.settle_s,
+            idle_settled=None if idle is None else idle.settled,
+            counter_stalls=sum(w.stalls for w in active.windows),
+            message=(
+                f"busy {100 * busy:.0f}% of a window (under {100 * MIN_BUSY_FRACTION:.0f}%): "
+                "its EPF includes idle energy"
+                if busy < MIN_BUSY_FRACTION
+                else ""
+            ),
             epf=interval.median,
             epf_low=interval.low,
             epf_high=interval.high,

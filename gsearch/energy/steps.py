@@ -258,6 +258,7 @@ class CudaRunner:
         self.step = step
         self.clock = clock
         self.frames_per_step = step.config.batch
+        self.steps_per_launch = 1
         self.graph: torch.cuda.CUDAGraph | None = None
         self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self._done = 0
@@ -277,8 +278,21 @@ class CudaRunner:
         self.step.model.zero_grad(set_to_none=True)  # gradients then live in the graph's pool
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self.step()
+            for _ in range(self.steps_per_launch):
+                self.step()
         self.graph = graph
+
+    def set_steps_per_launch(self, count: int) -> None:
+        """Run ``count`` steps per launch (one graph of ``count`` steps, or ``count`` eager
+        steps between one launch's events): a step of microseconds cannot keep the queue
+        full against a counter read of milliseconds. Frames per launch grow with it."""
+        graphed = self.graph is not None
+        self.synchronize()
+        self.graph = None  # its pool goes before the new capture takes one
+        self.steps_per_launch = count
+        self.frames_per_step = self.step.config.batch * count
+        if graphed:
+            self._capture()
 
     def _stream(self) -> torch.cuda.Stream:
         return torch.cuda.current_stream(self.step.device)
@@ -290,7 +304,8 @@ class CudaRunner:
         if self.graph is not None:
             self.graph.replay()
         else:
-            self.step()
+            for _ in range(self.steps_per_launch):
+                self.step()
         end.record(self._stream())
         self._events.append((start, end))
 

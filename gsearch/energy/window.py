@@ -34,8 +34,8 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gsearch.energy.meter import Clock, Meter
@@ -46,6 +46,14 @@ PLAIN = "plain"
 # A tick between polls this close is always usable (+/- 1 ms at each end of a window),
 # even where the polls that see the counter change are the slow ones.
 MIN_TICK_GAP_S = 0.002
+# Idle power: a GPU takes seconds to drop to idle after CUDA starts, so the reading waits
+# until a short reading falls by less than this share, for at most this long.
+IDLE_SETTLE_TOLERANCE = 0.01
+IDLE_SETTLE_MAX_S = 15.0
+
+
+class CounterStalled(GsearchError):
+    """The energy counter did not change usably for a whole aligned window's time box."""
 
 
 class StepRunner(Protocol):
@@ -106,6 +114,8 @@ class Window:
         ticks: Aligned windows: every usable counter tick from the first to the last, as
             (seconds, energy, steps) since the first; the raw material of
             :mod:`benchmarks.ticks`, which asks what the counter's changes carry.
+        stalls: Aligned windows given up because the counter stalled before this one was
+            taken (see :func:`measure_aligned_retrying`).
     """
 
     energy: float
@@ -119,6 +129,7 @@ class Window:
     start_s: float = 0.0
     end_s: float = 0.0
     ticks: tuple[tuple[float, float, float], ...] = ()
+    stalls: int = 0
 
     @property
     def energy_per_frame(self) -> float:
@@ -212,6 +223,8 @@ def measure_plain(
     runner.synchronize()
     meter.observe_frames(launched * runner.frames_per_step)
     measurement = meter.end()
+    closed = opened + measurement.seconds
+    busy = busy_s(runner.spans(), opened, closed) / measurement.seconds if closed > opened else 1.0
     return Window(
         energy=measurement.energy,
         unit=measurement.unit,
@@ -219,8 +232,9 @@ def measure_plain(
         steps=float(launched),
         frames=float(launched * runner.frames_per_step),
         method=PLAIN,
+        busy_fraction=min(1.0, busy),
         start_s=opened,
-        end_s=opened + measurement.seconds,
+        end_s=closed,
     )
 
 
@@ -298,7 +312,7 @@ def measure_aligned(
                 inside.append((tick_at, value))
         previous = (read_at, value)
         if after - opened > timeout:
-            raise GsearchError(
+            raise CounterStalled(
                 f"the {meter.source} energy counter did not tick usably for {timeout:.1f} s "
                 f"(expected a change every {tick_s:.3f} s)"
             )
@@ -329,17 +343,106 @@ def measure_aligned(
     )
 
 
+def measure_aligned_retrying(
+    runner: StepRunner,
+    meter: Meter,
+    clock: Clock,
+    *,
+    window_s: float,
+    preroll_s: float = 0.2,
+    max_in_flight: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> Window:
+    """:func:`measure_aligned`, once more after a stalled counter, then a plain window.
+
+    On an H200 the counter once gave no usable tick for 8.4 s in the middle of a
+    calibration, and the rerun passed: a transient stall must not end minutes of work.
+    The window records how many aligned tries were given up (``stalls``) and its method.
+    """
+    for stalls in range(2):
+        try:
+            window = measure_aligned(
+                runner,
+                meter,
+                clock,
+                window_s=window_s,
+                preroll_s=preroll_s,
+                max_in_flight=max_in_flight,
+            )
+            return replace(window, stalls=stalls)
+        except CounterStalled as error:
+            if log is not None:
+                log(f"{error}: {'trying again' if stalls == 0 else 'taking a plain window'}")
+    window = measure_plain(
+        runner, meter, clock, window_s=window_s, preroll_s=preroll_s, max_in_flight=max_in_flight
+    )
+    return replace(window, stalls=2)
+
+
+@dataclass(frozen=True)
+class IdlePower:
+    """Idle power and how it settled.
+
+    Attributes:
+        power_w: Average power of the idle device, watts.
+        settle_s: Time spent waiting for the reading to settle before it was taken.
+        settled: False when ``IDLE_SETTLE_MAX_S`` passed with the readings still moving.
+        readings_w: The short readings taken while waiting, in order.
+    """
+
+    power_w: float
+    settle_s: float
+    settled: bool
+    readings_w: tuple[float, ...] = ()
+
+
+def measure_idle(
+    meter: Meter,
+    clock: Clock,
+    seconds: float = 1.0,
+    settle_s: float = 0.3,
+    *,
+    max_settle_s: float = IDLE_SETTLE_MAX_S,
+    tolerance: float = IDLE_SETTLE_TOLERANCE,
+) -> IdlePower | None:
+    """Idle power once it has settled (None for meters not in joules).
+
+    Short readings (0.5 s, or 5 counter ticks) are taken until one falls by less than
+    ``tolerance`` from the one before or ``max_settle_s`` has passed; then the idle power
+    is read over ``seconds``.
+    """
+    if meter.unit != "J":
+        return None
+    started = clock.now()
+    clock.sleep(settle_s)
+    probe_s = max(0.5, 5 * meter.tick_s) if meter.tick_s is not None else 0.5
+    readings = [_power_w(meter, clock, probe_s)]
+    settled = False
+    while clock.now() - started < max_settle_s:
+        readings.append(_power_w(meter, clock, probe_s))
+        # settled once it stops falling: a counter's jitter makes readings wobble, and
+        # a wobble up is no reason to wait longer
+        if readings[-1] >= (1.0 - tolerance) * readings[-2]:
+            settled = True
+            break
+    waited = clock.now() - started
+    return IdlePower(_power_w(meter, clock, seconds), waited, settled, tuple(readings))
+
+
 def measure_idle_power_w(
     meter: Meter, clock: Clock, seconds: float = 1.0, settle_s: float = 0.3
 ) -> float | None:
-    """Average power of the idle device, watts (None for model units).
+    """Average power of the idle device once settled, watts (None for model units)."""
+    idle = measure_idle(meter, clock, seconds, settle_s)
+    return None if idle is None else idle.power_w
+
+
+def _power_w(meter: Meter, clock: Clock, seconds: float) -> float:
+    """Average power over ``seconds``, watts.
 
     With a tick counter, the power is taken between two ticks ``seconds`` apart, so the
     100 ms granularity does not bias it either.
     """
-    if meter.unit != "J":
-        return None
-    clock.sleep(settle_s)
     if meter.tick_s is None:
         meter.begin()
         clock.sleep(seconds)

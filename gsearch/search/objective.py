@@ -138,6 +138,13 @@ def energy_attrs(rows: Sequence[EpfResult]) -> dict[str, Any]:
         "dynamic_epf": first.dynamic_epf,
         "ms_per_frame": first.ms_per_frame,
         "power_w": first.power_w,
+        # what to doubt in the EPF: steps that left the GPU idle, an unsettled idle
+        "epf_busy_fraction": first.busy_fraction,
+        "epf_steps_per_launch": first.steps_per_launch,
+        "idle_power_w": first.idle_power_w,
+        "idle_settle_s": first.idle_settle_s,
+        "epf_counter_stalls": first.counter_stalls,
+        "epf_message": first.message,
         "energy_source": first.source,
         "energy_reason": first.energy_reason,
         "execution_mode": first.mode,

@@ -182,6 +182,11 @@ class SimDevice:
         self._extend(self.now)
         return self._power_w
 
+    def stall(self, start_s: float, end_s: float) -> None:
+        """The counter shows no new value from ``start_s`` until ``end_s`` (then catches up)."""
+        stalled = (self._visible >= start_s) & (self._visible < end_s)
+        self._visible[stalled] = end_s
+
     def counter_mj(self) -> int:
         """The counter as NVML shows it now: energy up to the last tick (minus lag), mJ."""
         self.reads += 1
@@ -253,6 +258,12 @@ class SimRunner:
     def launch(self) -> None:
         self.device.enqueue(self.gpu_s, self.launch_s)
         self.launched += 1
+
+    def set_steps_per_launch(self, count: int) -> None:
+        """Replay ``count`` steps per launch (a CUDA graph of several steps): one launch's
+        host cost, ``count`` steps of device work and frames."""
+        self.gpu_s *= count
+        self.frames_per_step *= count
 
     def in_flight(self) -> int:
         return self.device.in_flight()

@@ -348,8 +348,10 @@ def test_the_time_meter_defaults_to_short_windows_and_counters_to_one_second() -
     """A clock has no tick to wait for; an energy counter's windows stay 1 s."""
     clock = default_protocol("time")
     assert (clock.window_s, clock.warmup_s, clock.preroll_s) == (0.3, 0.3, 0.05)
-    for counter in ("nvml", "rapl", "model"):
+    for counter in ("nvml", "model"):
         assert default_protocol(counter) == EpfProtocol()
+    # RAPL keeps 1 s windows; like the time meter it takes the fastest, on one thread.
+    assert default_protocol("rapl") == EpfProtocol(estimator="min", cpu_threads=1)
     changed = default_protocol("time", window_s=2.0, repeats=3)
     assert (changed.window_s, changed.warmup_s, changed.repeats) == (2.0, 0.3, 3)
 
@@ -365,3 +367,82 @@ def test_a_session_measures_with_its_meters_default_when_given_no_protocol() -> 
     # five windows of the time meter's default length, not of a counter's 1 s
     assert len(row.epf_windows) == 5
     assert row.device_s < 5 * 1.0
+
+
+class BareRunner(SimRunner):
+    """A runner that cannot replay several steps per launch."""
+
+    set_steps_per_launch = None  # type: ignore[assignment]
+
+
+def test_a_step_too_short_for_the_queue_is_replayed_several_per_launch(sim_session):
+    # 20 us steps: 64 in flight last 1.3 ms, while one NVML read takes 2.5 ms (15 ms at
+    # times), as on an H200
+    _device, session, _ = sim_session(read_cost_s=2.5e-3, slow_reads=(0.02, 0.015))
+    device = _device
+
+    def factory(model, config, torch_device, clock):
+        return SimRunner(device, 20e-6 * config.batch, batch=config.batch)
+
+    (row,) = measure_candidates(session, [_candidate("short", 4, 20e-6)], [1],
+                                StepConfig(batch=1, resolution=8), FAST, runner_factory=factory)  # fmt: skip
+    assert row.steps_per_launch > 1 and row.busy_fraction is not None
+    assert row.busy_fraction >= 0.9 and row.message == ""
+    assert row.epf == pytest.approx(BUSY_W * 20e-6 * 1e3, rel=0.02)  # no idle energy in it
+    assert row.ms_per_frame == pytest.approx(20e-3, rel=0.02)
+    assert (
+        EpfResult.from_dict(json.loads(json.dumps(row.to_dict()))).busy_fraction
+        == row.busy_fraction
+    )
+
+
+def test_a_row_busy_under_the_bound_is_flagged(sim_session):
+    _device, session, _ = sim_session(read_cost_s=2.5e-3, slow_reads=(0.02, 0.015))
+    device = _device
+
+    def factory(model, config, torch_device, clock):
+        return BareRunner(device, 20e-6 * config.batch, batch=config.batch)
+
+    (row,) = measure_candidates(session, [_candidate("short", 4, 20e-6)], [1],
+                                StepConfig(batch=1, resolution=8), FAST, runner_factory=factory)  # fmt: skip
+    assert row.status == "ok" and row.steps_per_launch == 1
+    assert row.busy_fraction is not None and row.busy_fraction < 0.9
+    assert "includes idle energy" in row.message
+
+
+def test_idle_power_waits_for_the_device_to_settle_and_says_so(sim_gpu):
+    # CUDA just started: the GPU draws 250 W and falls to its 120 W idle over seconds
+    device, clock, _ = sim_gpu(PowerTrace(idle_w=IDLE_W, busy_w=BUSY_W, tau_s=1.5))
+    device._power_w = 250.0
+    meter = NvmlMeter(0, clock=clock, visible=None)
+    session = EnergySession(torch.device("cpu"), meter, EnergyChoice("nvml", "simulated"), clock)
+    idle_w = session.idle_power_w(1.0)
+    assert idle_w == pytest.approx(IDLE_W, rel=0.03)  # at 0.3 s it read about 200 W
+    assert session.idle is not None and session.idle.settled
+    assert 2.0 < session.idle.settle_s < 15.0
+    runner = SimRunner(device, 0.002)
+    (row,) = measure_candidates(session, [_candidate("a", 4, 0.002)], [1],
+                                StepConfig(batch=1, resolution=8), FAST,
+                                runner_factory=lambda *_: runner)  # fmt: skip
+    assert row.idle_settle_s == session.idle.settle_s and row.idle_settled is True
+
+
+def test_a_counter_that_stalls_once_costs_a_retry_not_the_row(sim_session):
+    device, session, factory = sim_session()
+    session.idle_power_w(FAST.idle_s)  # before the stall
+    # a 9.5 s stall, like the one seen on an H200 (8.4 s and more)
+    device.stall(device.now + 1.5, device.now + 11.0)
+    (row,) = measure_candidates(session, [_candidate("a", 4, 0.002)], [1],
+                                StepConfig(batch=1, resolution=8), FAST, runner_factory=factory)  # fmt: skip
+    assert row.status == "ok" and row.counter_stalls == 1 and row.method == "aligned"
+    assert row.epf == pytest.approx(BUSY_W * 0.002 * 1e3, rel=0.05)
+
+
+def test_a_counter_that_stays_stalled_falls_back_to_a_plain_window(sim_session):
+    device, session, factory = sim_session()
+    session.idle_power_w(FAST.idle_s)  # before the stall
+    device.stall(device.now, device.now + 100.0)
+    protocol = EpfProtocol(repeats=1, window_s=0.5, warmup_s=0.5, idle_s=0.5)
+    (row,) = measure_candidates(session, [_candidate("a", 4, 0.002)], [1],
+                                StepConfig(batch=1, resolution=8), protocol, runner_factory=factory)  # fmt: skip
+    assert row.status == "ok" and row.counter_stalls == 2 and row.method == "plain"
