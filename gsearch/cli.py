@@ -9,6 +9,7 @@ import argparse
 import errno
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -209,7 +210,7 @@ def _add_search_flags(p: argparse.ArgumentParser, *, space_required: bool) -> No
     )
     p.add_argument(
         "--epf-resolution",
-        type=_positive_int,
+        type=_side_px,
         help="input side at which EPF is measured (default: the space's, else the dataset's "
         "evaluation resolution, 224 for ImageNet and Food-101)",
     )
@@ -415,7 +416,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not front:
             return _no_complete_trial([study])
         measure_front_again(config, study)
-        _print_front(study, front, objective_names_of(study))
+        _print_front(study, objective_names_of(study))
         _print_failures([study])
         return 0
     try:
@@ -431,7 +432,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stages = [result.study, *([result.full_study] if result.full_study else [])]
     if not result.front:
         return _no_complete_trial(stages)
-    _print_front(study, result.front, result.objective_names)
+    _print_front(study, result.objective_names)
     _print_failures(stages)
     console.print(
         f"report: gsearch report --study '{study.study_name}' --storage {_redact(config.storage)}",
@@ -466,30 +467,25 @@ def _no_complete_trial(studies: Sequence[Any]) -> int:
     return 1
 
 
-def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) -> None:
-    """The front, with each member's EPF as measured again at the end of the run (its
-    members interleaved) where the study holds that measurement."""
-    remeasured = study.user_attrs.get("front_epf", {})
-    title = f"Pareto front of {study.study_name} ({len(front)} trials)"
-    if remeasured:
-        title += f"\n{names[0]}: the front measured again together, interleaved"
-    table = Table(title=title)
+def _print_front(study: Any, names: tuple[str, str, str]) -> None:
+    """The front as every output shows it: decided from the joint measurement at the end
+    of the run where the study holds one (:func:`gsearch.report.front.final_front`)."""
+    from gsearch.report.front import final_front
+
+    final = final_front(study)
+    front = final.front
+    table = Table(title=f"Pareto front of {study.study_name} ({len(front)} trials)\n{final.note}")
     timed = names[0].endswith("ms_per_frame")  # the objective is already ms per frame
     columns = ["trial", "model", "policy", names[0], names[1], names[2]]
     for column in columns if timed else [*columns, "ms/frame"]:
         table.add_column(column, justify="left" if column in ("model", "policy") else "right")
-
-    def shown(trial: Any) -> dict[str, Any]:
-        return {**trial.user_attrs, **remeasured.get(str(trial.number), {})}
-
-    for trial in sorted(front, key=lambda t: shown(t).get("epf", t.values[0])):
-        _, top1, params = trial.values
-        attrs = shown(trial)
-        epf = attrs.get("epf", trial.values[0])
+    for trial in front:  # sorted by the EPF shown
+        epf, top1, params = trial.values
+        attrs = trial.user_attrs
         low, high = attrs.get("epf_low"), attrs.get("epf_high")
         interval = ""
         if low is not None and high is not None and high > low and epf:
-            interval = f" ±{50 * (high - low) / epf:.1f}%"
+            interval = f" ({low:.4g}-{high:.4g})"
         ms = attrs.get("ms_per_frame")
         table.add_row(
             str(trial.number),
@@ -501,29 +497,24 @@ def _print_front(study: Any, front: Sequence[Any], names: tuple[str, str, str]) 
             *([] if timed else ["" if ms is None else f"{ms:.3f}"]),
         )
     console.print(table)
-    for note in _front_notes(study, front):
+    for note in _front_notes(final):
         console.print(note, style="dim", highlight=False, markup=False, soft_wrap=True)
 
 
-def _front_notes(study: Any, front: Sequence[Any]) -> list[str]:
+def _front_notes(final: Any) -> list[str]:
     """What the front's point values cannot say by themselves: the trials that the
     measurements cannot separate from it, and a top-1 that comes from one seed."""
-    from optuna.trial import TrialState
-
-    from gsearch.report.ties import ties_with_front
-
     notes = []
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ties = ties_with_front(complete, front, study.directions)
-    if ties:
-        by_number = {t.number: t for t in complete}
+    if final.ties:
+        by_number = {t.number: t for t in final.trials}
         named = ", ".join(
-            f"{by_number[n].user_attrs.get('policy')} (trial {n})" for n in sorted(ties)
+            f"{by_number[n].user_attrs.get('policy')} (trial {n})" for n in sorted(final.ties)
         )
         notes.append(
             f"not separated from the front by their measurements: {named} "
             "(gsearch report marks them)"
         )
+    front = final.front
     if front and all(len(t.user_attrs.get("top1_seeds") or ()) <= 1 for t in front):
         # One seed gives no spread: on the digits proxy another seed (or another CPU's
         # kernels) moves top-1 by up to 2 points (BENCHMARKS.md, "Proxy fidelity").
@@ -681,14 +672,20 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gsearch.report import write_report
-    from gsearch.storage import open_existing_study
+    from gsearch.storage import open_existing_study, refuse_memory_storage
 
     url = args.storage
     if url is None:
         from gsearch.paths import DEFAULT_STORAGE_URL as DEFAULT_STORAGE
 
         url = DEFAULT_STORAGE
+    refuse_memory_storage(url, shows="there is no study in it to report")
+    if args.out is not None:
+        paths.check_path(args.out, "--out")
     study, facts = open_existing_study(url, args.study)
+    if args.out is None:  # the study's name (typed, or the storage's only one) is a folder
+        hint = "pass --out FOLDER"
+        paths.check_folder_name(study.study_name, "study name", paths.REPORTS_DIR, hint=hint)
     out = args.out or str(paths.report_dir(study.study_name))
     files = write_report(study, out, facts)
     console.print(
@@ -711,9 +708,11 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
     from gsearch.paths import DEFAULT_STORAGE_URL as DEFAULT_STORAGE
-    from gsearch.storage import open_storage
+    from gsearch.storage import open_storage, refuse_memory_storage
 
-    storage = open_storage(args.storage or DEFAULT_STORAGE, heartbeat_interval=None, create=False)
+    url = args.storage or DEFAULT_STORAGE
+    refuse_memory_storage(url, shows="the dashboard would show no study")
+    storage = open_storage(url, heartbeat_interval=None, create=False)
     _check_bind(args.host, args.port)
     console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C stops)")
     try:
@@ -996,9 +995,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from gsearch.energy.calibrate import calibrate, write_csv
     from gsearch.energy.epf import default_protocol, open_session
     from gsearch.energy.steps import StepConfig
+    from gsearch.preflight import check_output_folder
     from gsearch.progress import progress_bar
     from gsearch.spaces import load_space
 
+    # What it writes, checked before minutes of measuring: nothing is made yet.
+    check_output_folder(args.cache_dir, "--cache-dir")
+    if args.csv:
+        paths.check_path(args.csv, "--csv")
+        check_output_folder(os.path.dirname(args.csv) or ".", "--csv's folder")
     space = load_space(args.space) if args.space else None
     if space is not None and args.model not in space.models:
         raise GsearchError(
@@ -1122,7 +1127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print("interrupted", highlight=False)
         return 130
     except Exception as error:
-        known = _known_failure(error, getattr(args, "storage", None) if args else None)
+        known = _out_of_memory(error, args) or _known_failure(
+            error, getattr(args, "storage", None) if args else None
+        )
         if known is None:
             raise  # a bug: its traceback is what a report needs
         _print_error(str(known))
@@ -1140,6 +1147,28 @@ def _print_error(message: str) -> None:
     line = " ".join(_redact(message).split())
     sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
+
+
+# What to lower when a command's step does not fit in memory.
+_MEMORY_SETTINGS = {
+    "profile": "--batch, --resolution or --num-classes",
+    "calibrate": "--batch, --resolution or --num-classes",
+    "table": "--resolution",
+    "fidelity": "--recipe batch_size or --recipe resolution",
+}
+_SEARCH_MEMORY = "the space's epf_batch_sizes, --epf-resolution or --recipe batch_size/resolution"
+
+
+def _out_of_memory(error: Exception, args: argparse.Namespace | None) -> GsearchError | None:
+    """An out-of-memory error of torch (CUDA or host) as one line naming what to lower."""
+    from gsearch.energy.steps import describe, is_out_of_memory
+    from gsearch.errors import OutOfMemory
+
+    if not is_out_of_memory(error):
+        return None
+    command = getattr(args, "command", None)
+    lower = _MEMORY_SETTINGS.get(str(command), _SEARCH_MEMORY)
+    return OutOfMemory(f"gsearch {command}: out of memory ({describe(error)}): lower {lower}")
 
 
 def _known_failure(error: Exception, storage_url: str | None) -> GsearchError | None:

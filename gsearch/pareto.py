@@ -77,23 +77,21 @@ def feasible(trial: FrozenTrial) -> bool:
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's Pareto front: ``study.best_trials`` less reused copies, by number.
+    """The study's Pareto front by its trials' own values, over architectures, by number.
 
-    Optuna leaves out infeasible trials (over the energy budget); a trial that reused
-    an earlier trial's result (the same architecture suggested again) is that trial,
-    not a second point.
+    Not ``study.best_trials``: that decides over trials, so a reused copy of an
+    architecture measured again lower than its original dominated the original, and the
+    architecture fell off the front. Copies are left out before dominance is decided.
     """
-    best = [t for t in study.best_trials if "reused_from" not in t.user_attrs]
-    return sorted(best, key=lambda t: t.number)
+    return pareto_trials(finished(study))
 
 
 def pareto_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The feasible, complete trials that no other such trial dominates, by number.
 
-    The same set as :func:`pareto_front` (``study.best_trials``), computed from trials
-    already read (the progress display of a running search: no second query).
-    A trial that reused an earlier trial's result (the same architecture suggested
-    again) is that trial, not a second point: only the original stands on the front.
+    Infeasible trials (over the energy budget) are left out. A trial that reused an
+    earlier trial's result (the same architecture suggested again) is that trial, not a
+    second point: only the original stands on the front.
     """
     usable = [
         t

@@ -36,6 +36,7 @@ from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, Prediction, p
 from gsearch.energy.rapl import POWERCAP_ROOT
 from gsearch.energy.steps import INFERENCE, PASSES, TRAINING, StepConfig
 from gsearch.errors import GsearchError
+from gsearch.limits import MAX_BATCH
 from gsearch.paper import paper_epf_mj
 
 PROFILE_SOURCES = ("auto", "nvml", "rapl", "time", "model", PREDICTED)
@@ -93,6 +94,11 @@ def parse_batches(text: str) -> list[int]:
         raise GsearchError(f"malformed batch list {text!r}: expected e.g. 1,4,16") from None
     if not batches or min(batches) < 1:
         raise GsearchError(f"batch sizes must be positive integers, got {text!r}")
+    if max(batches) > MAX_BATCH:
+        raise GsearchError(
+            f"batch sizes must be at most {MAX_BATCH} frames (a larger step exceeds the "
+            f"device's memory), got {max(batches)}"
+        )
     return list(dict.fromkeys(batches))
 
 
@@ -242,6 +248,9 @@ def profile(
                     replace(step, pass_=name),
                     protocol,
                     cache=cache,
+                    baseline=registry_candidate(
+                        model, None, num_classes=num_classes, width=width, resolution=resolution
+                    ),
                 )
                 results += [(name, result) for result in measured]
             choice, facts = session.choice, session.facts

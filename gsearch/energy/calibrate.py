@@ -46,7 +46,14 @@ from gsearch.energy.epf import (
     default_protocol,
 )
 from gsearch.energy.facts import identity
-from gsearch.energy.steps import TRAINING, LayerBench, StepConfig, cudnn_benchmark, make_runner
+from gsearch.energy.steps import (
+    TRAINING,
+    LayerBench,
+    StepConfig,
+    cudnn_benchmark,
+    make_runner,
+    torch_threads,
+)
 from gsearch.errors import GsearchError
 from gsearch.paths import write_atomic
 
@@ -415,7 +422,10 @@ def calibrate(
     idle_w = session.idle_power_w(protocol.idle_s) if chunks else None
     if progress is not None:
         progress(done, total, "resumed" if done else "started")
-    with cudnn_benchmark(step.cudnn_benchmark):
+    with (
+        cudnn_benchmark(step.cudnn_benchmark),
+        torch_threads(protocol.cpu_threads, session.device),
+    ):
         for name, chunk in chunks.items():
             results = work.group([(candidate, 1.0) for candidate in chunk], step, idle_w)
             new_layers = dict(calibration.layers)

@@ -31,6 +31,7 @@ software, step and protocol, so repeating a measurement asks the device nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import statistics
 from collections import deque
@@ -46,9 +47,9 @@ from gsearch.energy.cache import EpfCache
 from gsearch.energy.facts import device_facts, identity
 from gsearch.energy.meter import JOULES, Clock, EnergyChoice, Meter, SystemClock
 from gsearch.energy.model import ModelMeter
-from gsearch.energy.rapl import POWERCAP_ROOT
+from gsearch.energy.rapl import POWERCAP_ROOT, RAPL_SOURCE
 from gsearch.energy.select import open_meter, resolve_device
-from gsearch.energy.stats import median_interval, spread
+from gsearch.energy.stats import MedianInterval, median_interval, spread
 from gsearch.energy.steps import (
     StepConfig,
     cudnn_benchmark,
@@ -56,6 +57,7 @@ from gsearch.energy.steps import (
     free_memory,
     is_out_of_memory,
     make_runner,
+    torch_threads,
 )
 from gsearch.energy.walltime import TIME_SOURCE
 from gsearch.energy.window import (
@@ -72,8 +74,9 @@ from gsearch.energy.window import (
 from gsearch.errors import GsearchError
 
 # Bump on every change of what the protocol measures, so cached rows of an older
-# protocol are measured again (2: windows aligned with the queue kept full, 6bbc01d).
-PROTOCOL_VERSION = 2
+# protocol are measured again (2: windows aligned with the queue kept full, 6bbc01d;
+# 3: CPU rows from the fastest window on one thread, with a baseline network beside them).
+PROTOCOL_VERSION = 3
 REFERENCE_S = 20.0
 # Launched-but-unfinished steps at most; a step too short to fill ``queue_s`` with this
 # many is replayed several times per launch (a CUDA graph of k steps) instead.
@@ -82,6 +85,9 @@ MAX_QUEUE_DEPTH = 64
 # includes idle energy (the GPU waited on the host between steps).
 MIN_BUSY_FRACTION = 0.9
 METHODS = ("auto", ALIGNED, PLAIN)
+ESTIMATORS = ("median", "min")
+# The narrowest band a ``min`` row's interval may have: +/- 2%.
+MIN_BAND = 0.02
 
 Log = Callable[[str], None]
 RunnerFactory = Callable[[nn.Module, StepConfig, torch.device, Clock], StepRunner]
@@ -102,6 +108,14 @@ class EpfProtocol:
             else plain), ``aligned`` or ``plain``.
         queue_s: Work kept in flight on an asynchronous device.
         reference: This is the 20 s reference protocol.
+        estimator: How a row's windows become its EPF: ``median`` (energy counters on
+            a GPU, which nothing else on the host disturbs), or ``min`` (CPU meters: other
+            work can only slow a window down, so the fastest is the network's own cost;
+            the interval is then a band as wide as the gap to the third-fastest window,
+            at least ``MIN_BAND``, which covered the next run's value in >= 90% of cases,
+            BENCHMARKS.md "EPF that repeats").
+        cpu_threads: Intra-op threads of measured CPU steps (0: torch's default). Keyed:
+            a network's speed depends on it.
     """
 
     repeats: int = 5
@@ -113,6 +127,8 @@ class EpfProtocol:
     method: str = "auto"
     queue_s: float = 0.02
     reference: bool = False
+    estimator: str = "median"
+    cpu_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.repeats < 1:
@@ -123,6 +139,12 @@ class EpfProtocol:
             raise GsearchError("warm-up needs seconds >= 0 and steps >= 1")
         if self.method not in METHODS:
             raise GsearchError(f"unknown window method {self.method!r}: choose {METHODS}")
+        if self.estimator not in ESTIMATORS:
+            raise GsearchError(f"unknown estimator {self.estimator!r}: choose {ESTIMATORS}")
+        if self.cpu_threads < 0:
+            raise GsearchError(
+                f"cpu_threads must be >= 0 (0: torch's default), got {self.cpu_threads}"
+            )
 
     @classmethod
     def reference_protocol(cls, **overrides: Any) -> EpfProtocol:
@@ -146,8 +168,16 @@ class EpfProtocol:
 # limits it is how much the steps themselves vary (BENCHMARKS.md, "Predictor accuracy"),
 # which 5 interleaved windows average as well at 0.3 s, and a trial's EPF takes 3-4.5 s
 # instead of 7 s on cpu-2c (BENCHMARKS.md, "The main job").
+# CPU meters (time, RAPL) take the fastest window on one thread (see EpfProtocol).
 _SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
-    TIME_SOURCE: {"window_s": 0.3, "warmup_s": 0.3, "preroll_s": 0.05},
+    TIME_SOURCE: {
+        "window_s": 0.3,
+        "warmup_s": 0.3,
+        "preroll_s": 0.05,
+        "estimator": "min",
+        "cpu_threads": 1,
+    },
+    RAPL_SOURCE: {"estimator": "min", "cpu_threads": 1},
 }
 
 
@@ -212,6 +242,13 @@ class EpfResult:
         window_temperatures_c: Device temperature after each window.
         window_ticks: Aligned windows: each window's counter ticks, (seconds, joules,
             steps) since its first (see :mod:`benchmarks.ticks`).
+        epf_ratio: EPF over the baseline network's, both measured in the same rounds
+            (None without a baseline); ``epf`` is then this ratio times ``baseline_epf``.
+        baseline_policy: The baseline network's policy.
+        baseline_epf: The baseline's first EPF in this session: the scale of ``epf``.
+        epf_alone: The row's own estimate, before it was read against the baseline.
+        step_ms_quantiles: CPU rows: each window's steps, ms per frame, at the quantiles
+            ``STEP_QUANTILES`` (the fast steps are those no other work interrupted).
         busy_fraction: The least share of a window's time covered by steps; below
             ``MIN_BUSY_FRACTION`` the row is flagged in ``message``.
         steps_per_launch: Steps replayed per launch (k > 1 where one step is too short
@@ -253,6 +290,11 @@ class EpfResult:
     window_starts_s: tuple[float, ...] = ()
     window_temperatures_c: tuple[float | None, ...] = ()
     window_ticks: tuple[tuple[tuple[float, float, float], ...], ...] = ()
+    step_ms_quantiles: tuple[tuple[float, ...], ...] = ()
+    epf_ratio: float | None = None
+    baseline_policy: str | None = None
+    baseline_epf: float | None = None
+    epf_alone: float | None = None
     busy_fraction: float | None = None
     steps_per_launch: int = 1
     idle_settle_s: float | None = None
@@ -280,6 +322,9 @@ class EpfResult:
             values[name] = tuple(values.get(name, ()))
         values["window_ticks"] = tuple(
             tuple(tuple(tick) for tick in ticks) for ticks in values.get("window_ticks", ())
+        )
+        values["step_ms_quantiles"] = tuple(
+            tuple(window) for window in values.get("step_ms_quantiles", ())
         )
         return cls(**values)
 
@@ -332,6 +377,9 @@ class EnergySession:
         self.facts = facts
         self.idle: IdlePower | None = None
         self._idle_measured = False
+        # The baseline network's first EPF in this process, per step: the scale every
+        # later row's ratio to the baseline is read in (drift within the process cancels).
+        self.baseline_epf: dict[str, float] = {}
 
     @property
     def source(self) -> str:
@@ -546,7 +594,7 @@ class _Measurement:
         scale = 1000.0 if active.meter.unit == JOULES else 1.0
         epfs = [w.energy_per_frame * scale for w in active.windows]
         ms = [w.seconds_per_frame * 1e3 for w in active.windows]
-        interval = median_interval(epfs)
+        interval = estimate(epfs, self.protocol.estimator)
         powers = [w.power_w for w in active.windows if w.power_w is not None]
         dynamic = None
         if idle_w is not None:
@@ -577,7 +625,7 @@ class _Measurement:
             confidence=interval.confidence,
             epf_windows=tuple(epfs),
             spread=spread(epfs),
-            ms_per_frame=_median(ms),
+            ms_per_frame=estimate(ms, self.protocol.estimator).median,
             ms_windows=tuple(ms),
             power_w=_median(powers) if powers else None,
             idle_power_w=idle_w,
@@ -591,6 +639,9 @@ class _Measurement:
                 tuple(w.ticks for w in active.windows)
                 if any(w.ticks for w in active.windows)
                 else ()
+            ),
+            step_ms_quantiles=tuple(
+                _step_quantiles_ms(w.step_s, w.frames / w.steps) for w in active.windows if w.step_s
             ),
         )
 
@@ -648,6 +699,32 @@ class _Measurement:
         return results
 
 
+def estimate(values: Sequence[float], estimator: str) -> MedianInterval:
+    """A row's value and interval from its windows (see ``EpfProtocol.estimator``).
+
+    ``min``: the fastest window, with a band of +/- the gap to the third-fastest (at
+    least ``MIN_BAND``): a row whose fast windows agree is sure of its value, one whose
+    fastest window stands alone is not. Its ``confidence`` is 0: the band's coverage is
+    measured (benchmarks/epf_repeatability.py), not derived.
+    """
+    if estimator != "min" or len(values) < 2:
+        return median_interval(values)
+    ordered = sorted(values)
+    fastest = ordered[0]
+    band = max((ordered[min(2, len(ordered) - 1)] - fastest) / fastest, MIN_BAND)
+    return MedianInterval(fastest, fastest / (1 + band), fastest * (1 + band), 0.0)
+
+
+# Quantiles of a window's step times kept in a row: the minimum, p10, p25 and the median.
+STEP_QUANTILES = (0.0, 0.1, 0.25, 0.5)
+
+
+def _step_quantiles_ms(step_s: Sequence[float], frames_per_step: float) -> tuple[float, ...]:
+    ordered = sorted(step_s)
+    last = len(ordered) - 1
+    return tuple(ordered[round(q * last)] * 1e3 / frames_per_step for q in STEP_QUANTILES)
+
+
 def _progress_line(row: EpfResult) -> str:
     if row.status != "ok" or row.epf is None:
         return f"{row.model} {row.policy} B={row.batch}: {row.status} {row.message}"
@@ -675,6 +752,49 @@ def cache_key(
     }
 
 
+def _against_baseline(
+    session: EnergySession,
+    rows: dict[Candidate, EpfResult],
+    base: EpfResult,
+    scale_key: str,
+) -> dict[Candidate, EpfResult]:
+    """Rows read against the baseline measured in the same rounds (``baseline`` above)."""
+    if base.status != "ok" or base.epf is None:
+        raise GsearchError(
+            f"the baseline network {base.model} {base.policy} could not be measured at "
+            f"batch {base.batch}: {base.message or base.status}"
+        )
+    scale_epf = session.baseline_epf.setdefault(scale_key, base.epf)
+    base_band = _band(base)
+    out: dict[Candidate, EpfResult] = {}
+    for candidate, row in rows.items():
+        if row.status != "ok" or row.epf is None:
+            out[candidate] = row
+            continue
+        ratio = row.epf / base.epf
+        epf = ratio * scale_epf
+        band = _band(row) + base_band
+        out[candidate] = replace(
+            row,
+            epf=epf,
+            epf_low=epf / (1 + band),
+            epf_high=epf * (1 + band),
+            epf_ratio=ratio,
+            baseline_policy=base.policy.removesuffix(" (baseline)"),
+            baseline_epf=scale_epf,
+            epf_alone=row.epf,
+        )
+    return out
+
+
+def _band(row: EpfResult) -> float:
+    """Relative half-width of a row's interval (its wider side)."""
+    assert row.epf is not None and row.epf_low is not None and row.epf_high is not None
+    if row.epf <= 0 or row.epf_low <= 0:
+        return 0.0
+    return max(row.epf_high / row.epf - 1, row.epf / row.epf_low - 1)
+
+
 def _model_score(session: EnergySession, candidate: Candidate, batch: int) -> float:
     """What the model meter charges a frame of ``candidate`` (0 for measured sources)."""
     if session.meter is not None:
@@ -696,6 +816,7 @@ def measure_candidates(
     *,
     cache: EpfCache | None = None,
     runner_factory: RunnerFactory = make_runner,
+    baseline: Candidate | None = None,
 ) -> list[EpfResult]:
     """EPF of every candidate at every batch size (rows in candidate, then batch order).
 
@@ -707,6 +828,11 @@ def measure_candidates(
         protocol: Windows and repeats (default :class:`EpfProtocol`).
         cache: Where measured rows are kept; a cached row is returned without measuring.
         runner_factory: Makes the step runner (tests pass a simulated device).
+        baseline: A network measured in the same rounds as the candidates (never cached).
+            Each row then records its ratio to it (``epf_ratio``), and its EPF is that
+            ratio times the baseline's first EPF in this session: a machine that slows
+            down between two measurements slows the baseline too, and the ratio cancels
+            it. The interval widens by the baseline's own band.
 
     Returns:
         One :class:`EpfResult` per (candidate, batch); out-of-memory rows have
@@ -721,7 +847,14 @@ def measure_candidates(
     fingerprints = {c: candidate_fingerprint(c) for c in candidates}
     results: dict[tuple[Candidate, int], EpfResult] = {}
     work = _Measurement(session, step, protocol, runner_factory)
-    with cudnn_benchmark(step.cudnn_benchmark):
+    if session.meter is None:  # the Eq. 1 score does not drift: nothing to cancel
+        baseline = None
+    if baseline is not None:  # its own label: a candidate may be the same network
+        baseline = replace(baseline, policy=f"{baseline.policy} (baseline)")
+    with (
+        cudnn_benchmark(step.cudnn_benchmark),
+        torch_threads(protocol.cpu_threads, session.device),
+    ):
         for batch in batches:
             config = replace(step, batch=batch)
             todo: list[tuple[Candidate, float]] = []
@@ -742,7 +875,17 @@ def measure_candidates(
             if not todo:
                 continue
             idle_w = session.idle_power_w(protocol.idle_s)
-            for candidate, row in work.group(todo, config, idle_w).items():
+            if baseline is not None:
+                todo.append((baseline, _model_score(session, baseline, batch)))
+            rows = work.group(todo, config, idle_w)
+            if baseline is not None:
+                scale_key = json.dumps(
+                    cache_key(baseline, candidate_fingerprint(baseline), config, protocol, session),
+                    sort_keys=True,
+                    default=str,
+                )
+                rows = _against_baseline(session, rows, rows.pop(baseline), scale_key)
+            for candidate, row in rows.items():
                 results[candidate, batch] = row
                 if cache is not None and row.status == "ok":
                     cache.put(keys[candidate], row.to_dict())

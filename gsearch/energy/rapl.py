@@ -20,6 +20,9 @@ POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP_LEVEL_ZONE = re.compile(r"^[a-z_-]*rapl:\d+$")
 
 
+RAPL_SOURCE = "rapl"
+
+
 @dataclass(frozen=True)
 class RaplDomain:
     """One package zone.
@@ -87,7 +90,7 @@ class RaplMeter:
         EnergySourceUnavailable: no readable package domain, with the reason.
     """
 
-    source = "rapl"
+    source = RAPL_SOURCE
     unit = JOULES
     tick_s: float | None = None  # ~1 ms updates: effectively continuous
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from gsearch.energy.meter import Clock, EnergyChoice, Meter
+from gsearch.energy.meter import Clock, EnergyChoice, Meter, SystemClock
 from gsearch.energy.nvml import NvmlMeter
 from gsearch.energy.rapl import POWERCAP_ROOT, RaplMeter
 from gsearch.energy.walltime import TimeMeter
@@ -76,9 +76,16 @@ def _auto(device: torch.device, clock: Clock | None, rapl_root: Path) -> tuple[M
         rapl = RaplMeter(rapl_root, clock)
         return rapl, EnergyChoice("rapl", rapl.reason)
     except EnergySourceUnavailable as absent:
-        return TimeMeter(clock), EnergyChoice(
+        return _time_meter(device, clock), EnergyChoice(
             "time", f"{absent}; measuring time per frame (ms) instead of energy"
         )
+
+
+def _time_meter(device: torch.device, clock: Clock | None) -> TimeMeter:
+    """CPU time of the measuring thread on the CPU, wall time on a GPU (see TimeMeter);
+    a simulated clock (tests) is read as it is."""
+    real_clock = clock is None or isinstance(clock, SystemClock)
+    return TimeMeter(clock, cpu_time=device.type == "cpu" and real_clock)
 
 
 def _absent(
@@ -119,7 +126,7 @@ def open_meter(
             "model", "requested: the paper's Eq. 1 score (model units, monotone in g; not energy)"
         )
     if energy == "time":
-        return TimeMeter(clock), EnergyChoice(
+        return _time_meter(device, clock), EnergyChoice(
             "time", f"requested: measured time per frame on {device}"
         )
     if energy == "nvml":

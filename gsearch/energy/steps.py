@@ -401,6 +401,26 @@ def cudnn_benchmark(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.benchmark = previous
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int, device: torch.device) -> Iterator[None]:
+    """Run a CPU block on ``threads`` intra-op threads (0: leave torch's choice) and restore.
+
+    On a CPU shared with other work, a step split over every core waits at each op's
+    barrier for the thread that was descheduled: measured on the 2-core machine under
+    load, every step ran 10x slower with 2 threads, while with 1 the fast steps kept their
+    speed (BENCHMARKS.md, "EPF that repeats"). GPU work is not affected.
+    """
+    if threads <= 0 or device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """True for CUDA (or host) out-of-memory errors, whatever wrapper torch raised.
 
@@ -413,7 +433,10 @@ def is_out_of_memory(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, torch.cuda.OutOfMemoryError | MemoryError):
             return True
-        if isinstance(current, RuntimeError) and "out of memory" in str(current).lower():
+        # torch's CPU allocator says "can't allocate memory" (or "not enough memory").
+        text = str(current).lower()
+        memory_words = ("out of memory", "can't allocate memory", "not enough memory")
+        if isinstance(current, RuntimeError) and any(w in text for w in memory_words):
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from gsearch.report.figures import pareto_figure
+from gsearch.report.front import JOINT_NOTE, LONE_NOTE
 from gsearch.report.labels import Objective
 from gsearch.report.paper_refs import PaperVariant
 from gsearch.report.tables import Cell, human_table
@@ -161,9 +162,43 @@ def _facts(
         ),
     ]
     if facts.get("protocol"):
-        items.append(("EPF protocol", str(facts["protocol"])))
+        items.append(("EPF protocol", describe_protocol(facts["protocol"])))
     rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in items)
     return f'<dl class="facts">{rows}</dl>'
+
+
+def _epf_note(frame: pd.DataFrame) -> str:
+    together = (frame["epf_measured"] == "together").any()
+    return JOINT_NOTE if together else LONE_NOTE
+
+
+def describe_protocol(protocol: Any) -> str:
+    """The EPF protocol in words (the study pins it as a dict of its settings)."""
+    if not isinstance(protocol, dict):
+        return str(protocol)
+    if "predicted" in protocol:
+        return f"predicted from the calibration ({protocol['predicted']} formulation)"
+    repeats, window = protocol.get("repeats"), protocol.get("window_s")
+    method = {"aligned": "aligned to the energy counter's ticks", "plain": "plain"}.get(
+        str(protocol.get("method")), "aligned where the meter ticks, else plain"
+    )
+    estimator = {
+        "min": "the fastest window (a band to the third-fastest)",
+        "median": "the median window (an order-statistic interval)",
+    }.get(str(protocol.get("estimator", "median")), str(protocol.get("estimator")))
+    parts = [
+        f"{repeats} windows of {window} s, interleaved across the networks measured together",
+        f"warm-up {protocol.get('warmup_s')} s and at least {protocol.get('warmup_steps')} "
+        f"steps, pre-roll {protocol.get('preroll_s')} s",
+        f"windows {method}",
+        f"value: {estimator}",
+    ]
+    threads = protocol.get("cpu_threads")
+    if threads:
+        parts.append(f"{threads} CPU thread{'s' if threads != 1 else ''}")
+    if protocol.get("version") is not None:
+        parts.append(f"protocol version {protocol['version']}")
+    return "; ".join(parts)
 
 
 def render_page(
@@ -207,6 +242,7 @@ def render_page(
 and {tied} tied with it. Hover a point for its numbers; click a legend entry to hide its group.</p>
 <section>{_facts(trials, frame, objectives, facts)}</section>
 <h2>The Pareto front{" and the trials tied with it" if tied else ""}</h2>
+<p class="note" id="epf-source">{html.escape(_epf_note(frame))}.</p>
 <p class="note" id="tie-rule">{html.escape(TIE_RULE)}</p>
 <div class="front-box">{_table(front_titles, front_rows, _row_classes(highlighted))}</div>
 <h2>Projections</h2>

@@ -15,11 +15,12 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from gsearch.pareto import feasible, pareto_front
+from gsearch.pareto import feasible
+from gsearch.report.front import final_front
 from gsearch.report.labels import Objective, show_macs
-from gsearch.report.ties import intervals_of, ties_with_front
+from gsearch.report.ties import intervals_of
 
 COLUMNS = (
     "number",
@@ -28,6 +29,8 @@ COLUMNS = (
     "epf",
     "epf_low",
     "epf_high",
+    "epf_alone",
+    "epf_measured",
     "unit",
     "top1",
     "top1_low",
@@ -57,12 +60,9 @@ def trial_rows(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
         study: The study.
         trials: Its trials, where the caller has read them already (any states).
     """
-    every = study.get_trials(deepcopy=False) if trials is None else trials
-    trials = [t for t in every if t.state == TrialState.COMPLETE and t.values is not None]
-    front = pareto_front(study)
-    on_front = {t.number for t in front}
-    ties = ties_with_front(trials, front, study.directions)
-    rows = [_row(t, t.number in on_front, ties.get(t.number, [])) for t in trials]
+    final = final_front(study, trials)
+    on_front = {t.number for t in final.front}
+    rows = [_row(t, t.number in on_front, final.ties.get(t.number, [])) for t in final.trials]
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values("number", ignore_index=True)
 
 
@@ -78,6 +78,8 @@ def _row(trial: FrozenTrial, on_front: bool, tied_with: list[int]) -> dict[str, 
         "epf": epf,
         "epf_low": epf_span.low,
         "epf_high": epf_span.high,
+        "epf_alone": attrs.get("epf_alone", epf),
+        "epf_measured": attrs.get("epf_measured", "alone"),
         "unit": attrs.get("epf_unit"),
         "top1": top1,
         "top1_low": top1_span.low,
@@ -152,17 +154,10 @@ def human_table(
 ) -> tuple[list[str], list[list[Cell]]]:
     """Column titles and cells: objectives with their intervals, counts, status."""
     epf, top1, params = objectives
-    titles = [
-        "trial",
-        "model",
-        "policy",
-        epf.title,
-        top1.title,
-        params.title,
-        "MACs",
-        "ms / frame",
-        "status",
-    ]
+    # A study that minimises ms per frame (the time meter) shows it once, as its objective.
+    timed = epf.name.endswith("ms_per_frame")
+    titles = ["trial", "model", "policy", epf.title, top1.title, params.title, "MACs"]
+    titles += ["status"] if timed else ["ms / frame", "status"]
     rows = []
     for _, row in frame.iterrows():
         trained = bool(row["trained"])
@@ -187,11 +182,15 @@ def human_table(
                     "" if pd.isna(row["macs"]) else show_macs(row["macs"]),
                     0.0 if pd.isna(row["macs"]) else float(row["macs"]),
                 ),
-                Cell("" if pd.isna(ms) else f"{ms:.2f}", -1.0 if pd.isna(ms) else float(ms)),
+                *([] if timed else [_ms_cell(ms)]),
                 Cell(status_of(row), status_of(row)),
             ]
         )
     return titles, rows
+
+
+def _ms_cell(ms: Any) -> Cell:
+    return Cell("" if pd.isna(ms) else f"{ms:.2f}", -1.0 if pd.isna(ms) else float(ms))
 
 
 def to_markdown(titles: list[str], rows: list[list[Cell]]) -> str:

@@ -25,6 +25,7 @@ from gsearch.errors import GsearchError
 from gsearch.pareto import front_hypervolume, pareto_front, pareto_trials
 from gsearch.policies import parse_policy
 from gsearch.progress import progress_bar
+from gsearch.report.front import JOINT_ATTR, final_front, front_candidates, joint_record
 from gsearch.search.calibrated import calibrated_binder
 from gsearch.search.config import RunConfig
 from gsearch.search.failures import (
@@ -50,7 +51,7 @@ from gsearch.search.trainer import RecipeTrainer
 from gsearch.storage import with_storage_retries
 from gsearch.training import Recipe, prepare_data, recipe_tag
 
-FRONT_EPF_ATTR = "front_epf"
+FRONT_EPF_ATTR = JOINT_ATTR
 _log = logging.getLogger(__name__)
 
 
@@ -248,13 +249,16 @@ def _run_stage(stage: Stage, config: RunConfig, target: int) -> None:
 
 # ---------------------------------------------------------------- the front's EPF
 def remeasure_front(study: optuna.Study, probe: MeasuredEnergy) -> dict[str, Any]:
-    """Measure the front's members again together, interleaved, and record it in the study.
+    """Measure the front's candidates again together and record it in the study.
 
-    Returns (and stores as the study's user attribute ``front_epf``) one entry per
-    front trial number: EPF, interval, ms per frame, unit and how many networks shared
-    the session.
+    The candidates are the front by the trials' own values and every trial tied with it
+    (:func:`gsearch.report.front.front_candidates`); each distinct network is measured
+    once, all interleaved beside the baseline network, uncached. The record (the study's
+    user attribute ``front_epf``) decides the front every output shows
+    (:func:`gsearch.report.front.final_front`).
     """
-    members = pareto_front(study)
+    every = study.get_trials(deepcopy=False)
+    members = front_candidates(every, study.directions)
     archs = []
     for trial in members:
         attrs = trial.user_attrs
@@ -269,19 +273,23 @@ def remeasure_front(study: optuna.Study, probe: MeasuredEnergy) -> dict[str, Any
             )
         )
     unique = list(dict.fromkeys(archs))
-    rows = {arch: row for arch, row in zip(unique, probe.remeasure(unique), strict=True)}
-    record: dict[str, Any] = {}
+    measured = {arch: row for arch, row in zip(unique, probe.remeasure(unique), strict=True)}
+    rows: dict[int, dict[str, Any]] = {}
     for trial, arch in zip(members, archs, strict=True):
-        row = rows[arch]
-        record[str(trial.number)] = {
+        row = measured[arch]
+        rows[trial.number] = {
             "epf": row.epf,
             "epf_low": row.epf_low,
             "epf_high": row.epf_high,
             "ms_per_frame": row.ms_per_frame,
+            "epf_ratio": row.epf_ratio,
+            "baseline_policy": row.baseline_policy,
             "unit": row.unit,
             "batch": row.batch,
             "interleaved_with": len(unique),
         }
+    complete_count = sum(1 for t in every if t.state == TrialState.COMPLETE)
+    record = joint_record(members, rows, complete_count)
     study.set_user_attr(FRONT_EPF_ATTR, record)
     return record
 
@@ -336,7 +344,7 @@ def run_search(config: RunConfig) -> SearchResult:
         _run_stage(stage, config, config.trials)
         remeasure_front(stage.study, probe)
         if config.fidelity != "ladder":
-            return SearchResult(stage.study, pareto_front(stage.study), stage.names)
+            return SearchResult(stage.study, final_front(stage.study).front, stage.names)
 
         promoted = ladder_promotions(pareto_front(stage.study), complete(stage.study))
         full = open_stage(
@@ -356,4 +364,4 @@ def run_search(config: RunConfig) -> SearchResult:
                 queued.add(key)
         _run_stage(full, config, len(queued))
         remeasure_front(full.study, probe)
-        return SearchResult(stage.study, pareto_front(full.study), stage.names, full.study)
+        return SearchResult(stage.study, final_front(full.study).front, stage.names, full.study)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gsearch.calibration_plan import check_coverage, policy_layers
-from gsearch.candidates import scored_candidate
+from gsearch.candidates import registry_candidate, scored_candidate
 from gsearch.energy import (
     DEFAULT_CACHE_DIR,
     Candidate,
@@ -31,7 +31,7 @@ from gsearch.energy import (
 from gsearch.energy.calibrate import Calibration, load_calibration
 from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, predict_epf
 from gsearch.energy.steps import TRAINING
-from gsearch.errors import GsearchError
+from gsearch.errors import GsearchError, OutOfMemory
 from gsearch.search.objective import Architecture
 
 
@@ -108,6 +108,7 @@ class MeasuredEnergy:
             self._step(arch.num_classes),
             self.protocol,
             cache=self.cache,
+            baseline=_baseline(arch),
         )
         _check(rows)
         return rows
@@ -126,6 +127,7 @@ class MeasuredEnergy:
             self._step(archs[0].num_classes),
             self.protocol,
             cache=None,
+            baseline=_baseline(archs[0]),
         )
         _check(rows)
         return rows
@@ -232,8 +234,21 @@ def _candidate(arch: Architecture) -> Candidate:
     return scored_candidate(arch.model, arch.key, arch.build, arch.resolution)
 
 
+def _baseline(arch: Architecture) -> Candidate:
+    """The model at its family's default policy (the paper's baseline), measured beside
+    every network so that the machine's drift cancels (``measure_candidates``)."""
+    return registry_candidate(
+        arch.model, None, num_classes=arch.num_classes, resolution=arch.resolution
+    )
+
+
 def _check(rows: Sequence[EpfResult]) -> None:
     for row in rows:
+        if row.status == "oom":
+            raise OutOfMemory(
+                f"EPF of {row.model} at batch {row.batch}, {row.resolution} px ran out of "
+                f"memory ({row.message}): lower the space's epf_batch_sizes or --epf-resolution"
+            )
         if row.status != "ok" or row.epf is None:
             raise GsearchError(
                 f"EPF of {row.model} at batch {row.batch}: {row.status} {row.message}".strip()

@@ -105,7 +105,7 @@ def test_the_printed_front_names_its_ties_and_a_one_seed_top1(
     made.add(10.1, (9.9, 10.4), [91.0], 4.20)  # EPF overlaps #0's, the rest equal: tied
     made.add(20.0, (19.5, 20.5), [80.0], 5.00)  # worse beyond every interval
     study = made.study
-    _print_front(study, pareto_front(study), ("epf_mj", "top1", "params_m"))
+    _print_front(study, ("epf_mj", "top1", "params_m"))
     out = capsys.readouterr().out
     assert "not separated from the front by their measurements: G=2 (trial 1)" in out
     assert "G=4" not in out
@@ -114,6 +114,6 @@ def test_the_printed_front_names_its_ties_and_a_one_seed_top1(
     seeded = builder()
     seeded.add(10.0, (9.8, 10.3), [90.0, 91.0, 92.0], 4.20)
     seeded.add(20.0, (19.5, 20.5), [80.0, 81.0, 82.0], 5.00)
-    _print_front(seeded.study, pareto_front(seeded.study), ("epf_mj", "top1", "params_m"))
+    _print_front(seeded.study, ("epf_mj", "top1", "params_m"))
     out = capsys.readouterr().out
     assert "not separated" not in out and "one training seed" not in out

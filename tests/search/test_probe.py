@@ -27,10 +27,14 @@ def test_a_trials_epf_is_what_gsearch_profile_measures(config: MakeConfig, tmp_p
 def test_the_front_is_measured_again_together_at_the_end(config: MakeConfig) -> None:
     result = run_search(config())
     record = result.study.user_attrs[FRONT_EPF_ATTR]
-    assert set(record) == {str(t.number) for t in result.front}
-    assert all(entry["interleaved_with"] == len(result.front) for entry in record.values())
+    rows = record["rows"]
+    # every front trial, and every trial tied with the front, measured together
+    assert {str(t.number) for t in result.front} <= set(rows)
+    assert set(rows) == {str(n) for n in record["candidates"]}
+    assert record["complete_trials"] == len(result.study.trials)
+    assert all(entry["interleaved_with"] == len(rows) for entry in rows.values())
     for trial in result.front:  # the model score is exact: the same value again
-        assert record[str(trial.number)]["epf"] == pytest.approx(trial.values[0])
+        assert rows[str(trial.number)]["epf"] == pytest.approx(trial.values[0])
 
 
 def test_two_spellings_of_one_network_are_measured_once(config: MakeConfig, tmp_path: Path) -> None:
