@@ -29,6 +29,11 @@ class EnergySourceUnavailable(GsearchError):
     """The energy source asked for (NVML, RAPL) is absent or cannot be read."""
 
 
+class OutOfMemory(GsearchError):
+    """A training or measuring step did not fit in the device's memory; the message names
+    the setting to lower."""
+
+
 class StorageUnavailable(GsearchError):
     """The study storage cannot be opened or stopped answering (lost server, corrupt file)."""
 

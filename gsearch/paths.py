@@ -24,9 +24,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from gsearch.errors import ConfigError
 
 STUDIES_DIR = Path("studies")
 DEFAULT_STORAGE_URL = f"sqlite:///{STUDIES_DIR.as_posix()}/gsearch.db"
@@ -45,6 +48,108 @@ def safe_name(text: str) -> str:
 def report_dir(study_name: str) -> Path:
     """The default folder of a study's report: ``studies/reports/<study>``."""
     return REPORTS_DIR / safe_name(study_name)
+
+
+# ---------------------------------------------------------------- names the file system holds
+# Where the file system does not say (os.pathconf): Linux's NAME_MAX and PATH_MAX, the
+# limits of ext4, xfs, btrfs and tmpfs.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4096
+# A ladder's second study is "<study>/full": its folders are 5 bytes longer.
+STAGE_SUFFIX = "/full"
+
+
+def _fs_limit(path: Path, key: str, default: int) -> int:
+    """The file system's ``key`` limit where ``path`` (or its deepest existing folder) lies."""
+    folder = next((p for p in (path, *path.absolute().parents) if os.path.isdir(p)), Path("/"))
+    try:
+        return int(os.pathconf(folder, key))
+    except (OSError, ValueError):
+        return default
+
+
+def _shown(text: str) -> str:
+    """``text`` for a message: whole when short, else its start and its length."""
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text)} characters)"
+
+
+def check_path(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a path the file system cannot hold: characters it cannot encode, a name
+    (one part between slashes) longer than its name limit, or a whole longer than its
+    path limit. Looks nothing up beyond the limits; creates nothing.
+
+    Args:
+        path: The path a user gave (a folder or a file).
+        what: How the user named it (``--out``, ``data root``), for the message.
+    """
+    text = os.fspath(path)
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError as error:
+        bad = text[error.start : error.end]
+        raise ConfigError(
+            f"{what} {_shown(text)} holds {bad!r}, which the file system cannot encode: "
+            "pass a path in plain characters"
+        ) from None
+    target = Path(text)
+    name_max = _fs_limit(target, "PC_NAME_MAX", NAME_MAX_BYTES)
+    longest = max(encoded.split(b"/"), key=len)
+    if len(longest) > name_max:
+        raise ConfigError(
+            f"{what} {_shown(text)} holds a name of {len(longest)} bytes: the file system "
+            f"holds names of at most {name_max} bytes between slashes"
+        )
+    path_max = _fs_limit(target, "PC_PATH_MAX", PATH_MAX_BYTES)
+    whole = len(os.fsencode(os.path.abspath(text)))
+    if whole >= path_max:
+        raise ConfigError(
+            f"{what} {_shown(text)} is {whole} bytes long as an absolute path: the file "
+            f"system holds paths of at most {path_max - 1} bytes"
+        )
+
+
+def check_folder_name(name: str, what: str, folder: Path, *, hint: str) -> None:
+    """Refuse a ``name`` that cannot become one folder under ``folder``, before anything
+    is made: one that would leave it (``..``, ``a/../b``, ``/abs``), one with control
+    characters, one the file system cannot hold for its length or its characters.
+
+    The folder made is ``safe_name(name)`` (and ``safe_name(name + STAGE_SUFFIX)`` for a
+    ladder), so ``/`` inside a name is allowed: only parts that name a way out are not.
+
+    Args:
+        name: The text (a study name).
+        what: How to call it in the message (``study name``).
+        folder: The folder it becomes a name in (``studies/checkpoints``).
+        hint: What the user can do (``pass another --study``).
+    """
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or any(part in (".", "..") for part in parts):
+        raise ConfigError(
+            f"{what} {_shown(name)} would name a folder outside {folder}/: a name may not "
+            f"start with a slash nor have . or .. between slashes; {hint}"
+        )
+    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise ConfigError(
+            f"{what} {_shown(name)} holds the control character {control!r}: a name is "
+            f"printed and typed back in commands; {hint}"
+        )
+    try:
+        encoded = os.fsencode(safe_name(name + STAGE_SUFFIX))
+    except UnicodeEncodeError as error:
+        raise ConfigError(
+            f"{what} {_shown(name)} holds {name[error.start : error.end]!r}, which the file "
+            f"system cannot encode; {hint}"
+        ) from None
+    room = _fs_limit(folder, "PC_NAME_MAX", NAME_MAX_BYTES) - len(STAGE_SUFFIX)
+    length = len(encoded) - len(STAGE_SUFFIX)
+    if length > room:
+        raise ConfigError(
+            f"{what} {_shown(name)} is {length} bytes as a folder name under {folder}/: "
+            f"at most {room} bytes (the file system's {room + len(STAGE_SUFFIX)} less "
+            f"{len(STAGE_SUFFIX)} for its '{STAGE_SUFFIX}' stage); {hint}"
+        )
+    check_path(folder / safe_name(name + STAGE_SUFFIX), what)
 
 
 # ---------------------------------------------------------------- writing in one step

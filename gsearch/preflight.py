@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gsearch.errors import ConfigError, ForeignStudy, StorageFull
+from gsearch.paths import check_folder_name, check_path
 
 # gsearch.data and gsearch.storage import torch and optuna: imported where used, so that
 # the command line starts fast.
@@ -41,6 +42,7 @@ def check_output_folder(path: str | os.PathLike[str], what: str) -> None:
     folder = Path(path)
     if not str(path).strip():
         raise ConfigError(f"{what} is empty: pass a folder")
+    check_path(folder, what)  # a name too long would fail the look-ups below
     existing = _existing_ancestor(folder)
     if not existing.is_dir():
         if existing == folder:
@@ -52,6 +54,7 @@ def check_output_folder(path: str | os.PathLike[str], what: str) -> None:
 
 def check_input_file(path: str | os.PathLike[str], what: str) -> None:
     """``path`` is a file that exists (not a folder)."""
+    check_path(path, what)
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"{what} {file} is a folder, not a file")
@@ -79,11 +82,14 @@ def check_run_storage(url: str, studies: tuple[str, ...]) -> None:
         open_storage,
         redact,
         refuse_foreign_study,
+        refuse_memory_storage,
         sqlite_path,
     )
 
+    refuse_memory_storage(url)  # a search in it would be lost with its process
     path = sqlite_path(url)
     if path is not None:
+        check_path(path, "storage file")  # a name too long fails the look-ups below
         if not path.exists() and not path.is_dir():
             check_output_folder(path.parent, f"storage {redact(url)}: its folder")
             check_free_space(path.parent, url)
@@ -114,6 +120,10 @@ def check_run(config: Any) -> None:
     """
     from gsearch.data import check_data_root
 
+    # The study's name becomes folders (checkpoints, worker logs, the report): all
+    # under studies/, so one check against the checkpoints' folder holds for them all.
+    folders = Path(getattr(config, "checkpoint_root", None) or STUDIES_DIR)
+    check_folder_name(config.study, "study name", folders, hint="pass another --study")
     check_output_folder(STUDIES_DIR, "the working folder's studies/")
     for field, what in (("checkpoint_root", "checkpoint folder"), ("cache_dir", "EPF cache")):
         folder = getattr(config, field, None)

@@ -32,7 +32,9 @@ from typing import Any
 import optuna
 
 from gsearch.errors import GsearchError
+from gsearch.limits import MAX_BATCH, MAX_RESOLUTION_PX
 from gsearch.models import layer_specs, list_models
+from gsearch.paths import check_path
 from gsearch.policies import KINDS as POLICY_KINDS
 from gsearch.policies import Policy, PolicyKind
 from gsearch.policies._kind import int_list as _int_list
@@ -155,6 +157,7 @@ def list_spaces() -> list[str]:
 def space_path(name_or_path: str) -> Path:
     """The file of a shipped space name, or the given path to a user's file."""
     if name_or_path.endswith(".toml") or "/" in name_or_path:
+        check_path(name_or_path, "search space")  # a name too long fails the look-ups
         path = Path(name_or_path)
         if path.is_dir():
             raise GsearchError(f"search space {name_or_path} is a folder, not a .toml file")
@@ -162,7 +165,7 @@ def space_path(name_or_path: str) -> Path:
             raise GsearchError(f"search space file {name_or_path} does not exist")
         return path
     path = SPACES_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
+    if name_or_path not in list_spaces():  # not is_file(): a 300-byte name would raise
         raise GsearchError(
             f"unknown search space {name_or_path!r}: known spaces are "
             f"{', '.join(list_spaces())}, or pass the path of a .toml file"
@@ -189,11 +192,18 @@ def load_space(name_or_path: str) -> SearchSpace:
             f"{', '.join(list_models())}"
         )
     batches = _int_list(raw.get("epf_batch_sizes", [16]), f"{where}: epf_batch_sizes")
+    for index, batch in enumerate(batches):
+        if batch > MAX_BATCH:
+            raise GsearchError(
+                f"{where}: epf_batch_sizes[{index}] must be at most {MAX_BATCH} frames "
+                f"(a larger step exceeds the device's memory), got {batch}"
+            )
     epf_resolution = raw.get("epf_resolution")
     whole = isinstance(epf_resolution, int) and not isinstance(epf_resolution, bool)
-    if epf_resolution is not None and not (whole and epf_resolution >= 8):
+    if epf_resolution is not None and not (whole and 8 <= epf_resolution <= MAX_RESOLUTION_PX):
         raise GsearchError(
-            f"{where}: epf_resolution must be an integer >= 8 pixels, got {epf_resolution!r}"
+            f"{where}: epf_resolution must be an integer from 8 to {MAX_RESOLUTION_PX} "
+            f"pixels, got {epf_resolution!r}"
         )
     epf_pass = raw.get("pass")
     if epf_pass not in (None, "training", "inference"):

@@ -33,6 +33,7 @@ from gsearch.errors import (
     StorageReadOnly,
     StorageUnavailable,
 )
+from gsearch.paths import check_path
 
 _log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 10
@@ -83,6 +84,43 @@ def sqlite_path(url: str) -> Path | None:
     if rest in ("", ":memory:"):
         return None
     return Path(rest)  # sqlite:////abs -> "/abs", sqlite:///rel -> "rel"
+
+
+def keeps_nothing(url: str) -> bool:
+    """True for a storage whose data ends with the process that opened it: SQLite in
+    memory (``sqlite://``, ``sqlite:///:memory:``, ``file::memory:``, ``mode=memory``)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0].lower() != "sqlite":
+        return False
+    database, _, query = rest.removeprefix("/").partition("?")
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or "mode=memory" in query.lower()
+    )
+
+
+def refuse_memory_storage(url: str, *, shows: str | None = None) -> None:
+    """Refuse SQLite in memory. A search in it is lost when it ends (its workers, its
+    report and the dashboard are other processes); a reader would find it empty.
+
+    Args:
+        url: The storage URL.
+        shows: What a reading command would show (``no study to report``); None for
+            a command that writes.
+    """
+    if not keeps_nothing(url):
+        return
+    if shows is None:
+        raise StorageUnavailable(
+            f"storage {redact(url)} keeps nothing after this process ends (SQLite in "
+            "memory): every trial would be lost and gsearch report could not read them; "
+            "pass a file, e.g. --storage sqlite:///studies/gsearch.db"
+        )
+    raise StorageUnavailable(
+        f"storage {redact(url)} is SQLite in memory, new and empty in this process: "
+        f"{shows}; pass the --storage a search wrote to, e.g. sqlite:///studies/gsearch.db"
+    )
 
 
 def _named(url: str) -> str:
@@ -139,6 +177,7 @@ def check_sqlite_file(url: str, create: bool) -> None:
     if path is None:
         return
     shown = redact(url)
+    check_path(path, "storage file")  # a name too long fails the look-ups below
     if path.is_dir():
         raise StorageUnavailable(
             f"storage {shown} names a folder, not a file: pass sqlite:///{path}/gsearch.db"
@@ -236,6 +275,7 @@ def open_storage(
         raise StorageUnavailable(
             f"storage {redact(url)!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
+    refuse_memory_storage(url, shows=None if create else "it holds no study to read")
     check_sqlite_file(url, create)
     for delay_s in (*CREATION_RACE_DELAYS_S, None):
         try:

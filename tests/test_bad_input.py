@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from gsearch.cli import main
+from gsearch.search.failures import FAILURE_ATTR
 
 SPACE = """
 models = ["tiny_convnet"]
@@ -40,7 +41,15 @@ SPACES = {
     "nopolicy.toml": 'models = ["tiny_convnet"]\n',
     "badvalue.toml": SPACE.replace("[1, 2]", '[1, "x"]'),
     "nofit.toml": SPACE.replace("[1, 2]", "[3, 5]"),
+    # Values that pass their type and exceed the machine (issue 24).
+    "batch100000.toml": "epf_batch_sizes = [16, 100000]\n" + SPACE,
+    "values200000.toml": SPACE.replace("[1, 2]", "[" + ", ".join(["1"] * 200_000) + "]"),
+    "res4096.toml": "epf_resolution = 4096\n" + SPACE,
+    # Its default study name, "<stem>-synthetic-proxy", is too long for a folder name.
+    "s" * 245 + ".toml": SPACE,
 }
+LONG = "n" * 300  # longer than any file system's name (255 bytes)
+WIDE = "é" * 130  # 130 characters, 260 bytes in UTF-8
 SECRET = "s3cr3t-pw"
 GSEARCH_ATTRS = {"gsearch:space": "tiny", "gsearch:dataset": "synthetic"}
 
@@ -95,6 +104,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _study(f"sqlite:///{root}/foreign.db", "theirs", {}, trials=2)
     _study(f"sqlite:///{root}/two.db", "first", GSEARCH_ATTRS)
     _study(f"sqlite:///{root}/two.db", "second", GSEARCH_ATTRS)
+    _study(f"sqlite:///{root}/dotdot.db", "..", GSEARCH_ATTRS)  # made by an older gsearch
+    _study(f"sqlite:///{root}/long.db", LONG, GSEARCH_ATTRS)
     optuna.delete_study(
         study_name="gone", storage=optuna.create_study(
             study_name="gone", storage=f"sqlite:///{root}/nostudy.db"
@@ -246,7 +257,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("table-policy-malformed", ["table", "--policy", "G=eight"], "malformed policy 'G=eight': expected G=<int>"),
     ("table-policy-misfit", ["table", "--model", "resnext50", "--policy", "G=3"], "G=3 does not fit layer layer1.0.conv2 (m=128"),
     ("table-model-unknown", ["table", "--model", "vgg"], "vgg"),
-    ("table-resolution-zero", ["table", "--resolution", "0"], "--resolution: expected a positive integer, got 0"),
+    ("table-resolution-zero", ["table", "--resolution", "0"], "--resolution: expected pixels from 1 to 1024, got 0"),
     ("table-format-unknown", ["table", "--format", "xml"], "--format: invalid choice: 'xml'"),
     ("table-policy-empty", ["table", "--policy", ""], "--policy: expected a value"),
     # ------------------------------------------------------------ fidelity
@@ -258,6 +269,95 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fidelity-space-unknown", ["fidelity", "--space", "e3gc"], "unknown search space 'e3gc'"),
     ("fidelity-reference-zero", ["fidelity", "--reference-epochs", "0"], "--reference-epochs: expected a positive integer, got 0"),
     ("fidelity-recipe-no-equals", ["fidelity", "--recipe", "epochs"], "--recipe: expected KEY=VALUE, got 'epochs'"),
+]  # fmt: skip
+
+OUTSIDE = "would name a folder outside studies/checkpoints/"
+TOO_LONG_NAME = "holds a name of 300 bytes: the file system holds names of at most 255 bytes"
+MEMORY = "keeps nothing after this process ends (SQLite in memory)"
+IMAGENET_LAYOUT = (
+    "expected ROOT/train/<wnid>/*.JPEG and ROOT/val/<wnid>/*.JPEG (ImageFolder layout)"
+)
+FOOD_LAYOUT = "expected ROOT/food-101/images/<class>/<id>.jpg with ROOT/food-101/meta/train.json"
+# Issue 24: names that become paths, storage that keeps nothing, values beyond the machine,
+# and the layout a data root should have.
+CASES += [
+    # ------------------------------------------------------------ names that become folders
+    ("study-dotdot", [*RUN, "--study", ".."], f"study name '..' {OUTSIDE}"),
+    ("study-dot", [*RUN, "--study", "."], f"study name '.' {OUTSIDE}"),
+    ("study-dotdot-inside", [*RUN, "--study", "a/../b"], f"study name 'a/../b' {OUTSIDE}"),
+    ("study-dotdot-end", [*RUN, "--study", "mine/.."], f"study name 'mine/..' {OUTSIDE}"),
+    ("study-backslash-dotdot", [*RUN, "--study", "..\\up"], OUTSIDE),
+    ("study-absolute", [*RUN, "--study", "/tmp/mine"], f"study name '/tmp/mine' {OUTSIDE}"),
+    ("study-too-long", [*RUN, "--study", LONG], "is 300 bytes as a folder name under studies/checkpoints/: at most 250 bytes"),
+    ("study-too-wide", [*RUN, "--study", WIDE], "is 260 bytes as a folder name under studies/checkpoints/: at most 250 bytes"),
+    ("study-just-too-long", [*RUN, "--study", "n" * 251], "is 251 bytes as a folder name"),
+    ("study-control-char", [*RUN, "--study", "a\tb"], "holds the control character '\\t'"),
+    ("study-default-too-long", [*RUN, "--space", "s" * 245 + ".toml"], "(261 characters) is 261 bytes as a folder name"),
+    ("workers-study-dotdot", [*RUN, "--workers", "2", "--study", "../logs"], f"study name '../logs' {OUTSIDE}"),
+    ("worker-study-dotdot", ["worker", "--space", "tiny.toml", "--energy", "model", "--study", ".."], OUTSIDE),
+    ("worker-study-absolute", ["worker", "--space", "tiny.toml", "--energy", "model", "--study", "/x"], OUTSIDE),
+    ("worker-study-too-long", ["worker", "--space", "tiny.toml", "--energy", "model", "--study", LONG], "at most 250 bytes"),
+    ("report-stored-dotdot", ["report", "--storage", "sqlite:///dotdot.db"], "study name '..' would name a folder outside studies/reports/: a name may not start with a slash nor have . or .. between slashes; pass --out FOLDER"),
+    ("report-stored-dotdot-named", ["report", "--storage", "sqlite:///dotdot.db", "--study", ".."], "outside studies/reports/"),
+    ("report-stored-too-long", ["report", "--storage", "sqlite:///long.db"], "is 300 bytes as a folder name under studies/reports/"),
+    ("report-out-too-long", ["report", "--storage", "sqlite:///two.db", "--study", "first", "--out", LONG], f"--out {LONG[:40]!r}... (300 characters) {TOO_LONG_NAME}"),
+    ("profile-cache-too-long", ["profile", "--cache-dir", LONG, "--energy", "model"], f"--cache-dir {LONG[:40]!r}... (300 characters) {TOO_LONG_NAME}"),
+    ("calibrate-cache-too-long", ["calibrate", "--cache-dir", LONG], TOO_LONG_NAME),
+    ("calibrate-csv-too-long", ["calibrate", "--csv", f"{LONG}.csv"], "holds a name of 304 bytes"),
+    ("calibrate-csv-under-file", ["calibrate", "--csv", "afile/t.csv"], "--csv's folder afile is a file, not a folder"),
+    ("fidelity-checkpoints-too-long", ["fidelity", "--checkpoints", f"x/{LONG}"], TOO_LONG_NAME),
+    ("data-root-too-long", [*RUN, "--dataset", "imagenet", "--data-root", LONG], f"data root {LONG[:40]!r}... (300 characters) {TOO_LONG_NAME}"),
+    ("space-path-too-long", ["run", "--space", f"{LONG}.toml"], "search space"),
+    ("space-name-too-long", ["run", "--space", LONG], "unknown search space"),
+    ("storage-file-too-long", [*RUN, "--storage", f"sqlite:///{LONG}.db"], "storage file"),
+    ("report-storage-too-long", ["report", "--storage", f"sqlite:///{LONG}.db"], "holds a name of 303 bytes"),
+    ("path-too-long", ["profile", "--cache-dir", "/".join(["d" * 200] * 25), "--energy", "model"], "bytes long as an absolute path: the file system holds paths of at most 4095 bytes"),
+    # ------------------------------------------------------------ storage that keeps nothing
+    ("storage-memory", [*RUN, "--storage", "sqlite:///:memory:"], f"storage sqlite:///:memory: {MEMORY}"),
+    ("storage-memory-bare", [*RUN, "--storage", "sqlite://"], f"storage sqlite:// {MEMORY}"),
+    ("storage-memory-no-path", [*RUN, "--storage", "sqlite:///"], MEMORY),
+    ("storage-memory-uri", [*RUN, "--storage", "sqlite:///file::memory:?cache=shared"], MEMORY),
+    ("storage-memory-mode", [*RUN, "--storage", "sqlite:///file:m?mode=memory&uri=true"], MEMORY),
+    ("storage-memory-driver", [*RUN, "--storage", "sqlite+pysqlite:///:memory:"], MEMORY),
+    ("workers-storage-memory", [*RUN, "--workers", "2", "--storage", "sqlite://"], MEMORY),
+    ("worker-storage-memory", ["worker", "--space", "tiny.toml", "--energy", "model", "--storage", "sqlite:///:memory:"], MEMORY),
+    ("worker-storage-memory-bare", ["worker", "--space", "tiny.toml", "--energy", "model", "--storage", "sqlite://"], MEMORY),
+    ("report-storage-memory", ["report", "--storage", "sqlite:///:memory:"], "storage sqlite:///:memory: is SQLite in memory, new and empty in this process: there is no study in it to report"),
+    ("report-storage-memory-bare", ["report", "--storage", "sqlite://", "--study", "x"], "there is no study in it to report"),
+    ("dashboard-storage-memory", ["dashboard", "--storage", "sqlite:///:memory:"], "is SQLite in memory, new and empty in this process: the dashboard would show no study"),
+    ("dashboard-storage-memory-uri", ["dashboard", "--storage", "sqlite:///file::memory:"], "the dashboard would show no study"),
+    # ------------------------------------------------------------ values beyond the machine
+    ("recipe-resolution-4096", [*RUN, "--recipe", "resolution=4096"], "recipe field resolution: must be <= 1024 pixels or None"),
+    ("recipe-batch-100000", [*RUN, "--recipe", "batch_size=100000"], "recipe field batch_size: must be <= 4096 frames, got 100000"),
+    ("recipe-eval-batch-huge", [*RUN, "--recipe", "eval_batch_size=65536"], "recipe field eval_batch_size: must be <= 4096 frames"),
+    ("worker-recipe-resolution", ["worker", "--space", "tiny.toml", "--recipe", "resolution=4096"], "must be <= 1024 pixels"),
+    ("fidelity-recipe-resolution", ["fidelity", "--recipe", "resolution=4096"], "recipe field resolution: must be <= 1024 pixels"),
+    ("epf-resolution-4096", [*RUN, "--epf-resolution", "4096"], "--epf-resolution: expected pixels from 1 to 1024, got 4096"),
+    ("space-epf-batch-100000", ["run", "--space", "batch100000.toml"], "epf_batch_sizes[1] must be at most 4096 frames (a larger step exceeds the device's memory), got 100000"),
+    ("worker-space-epf-batch", ["worker", "--space", "batch100000.toml"], "epf_batch_sizes[1] must be at most 4096 frames"),
+    ("space-epf-resolution-4096", ["run", "--space", "res4096.toml"], "epf_resolution must be an integer from 8 to 1024 pixels, got 4096"),
+    ("space-200000-values", ["run", "--space", "values200000.toml"], "policy.values lists 200,000 values: at most 1,000"),
+    ("calibrate-space-200000-values", ["calibrate", "--space", "values200000.toml"], "lists 200,000 values"),
+    ("fidelity-space-200000-values", ["fidelity", "--space", "values200000.toml", "--model", "tiny_convnet"], "lists 200,000 values"),
+    ("worker-index-negative", ["worker", "--space", "tiny.toml", "--worker-index", "-1"], "--worker-index: expected an integer from 0 to 999, got -1"),
+    ("worker-index-huge", ["worker", "--space", "tiny.toml", "--worker-index", "1000"], "--worker-index: expected an integer from 0 to 999, got 1000"),
+    ("worker-index-word", ["worker", "--space", "tiny.toml", "--worker-index", "two"], "--worker-index: expected an integer from 0 to 999, got 'two'"),
+    ("profile-batch-100000", ["profile", "--batch", "1,100000"], "batch sizes must be at most 4096 frames"),
+    ("profile-resolution-4096", ["profile", "--resolution", "4096"], "--resolution: expected pixels from 1 to 1024, got 4096"),
+    ("profile-classes-huge", ["profile", "--num-classes", "1000000000"], "--num-classes: expected 1 to 100000 classes"),
+    ("calibrate-batch-100000", ["calibrate", "--batch", "100000"], "--batch: expected a batch of 1 to 4096 frames, got 100000"),
+    ("calibrate-resolution-4096", ["calibrate", "--resolution", "4096"], "--resolution: expected pixels from 1 to 1024"),
+    ("table-resolution-huge", ["table", "--resolution", "100000"], "--resolution: expected pixels from 1 to 1024, got 100000"),
+    # ------------------------------------------------------------ a data root names its layout
+    ("imagenet-root-missing-layout", [*RUN, "--dataset", "imagenet", "--data-root", "nowhere"], f"data root nowhere does not exist; {IMAGENET_LAYOUT}"),
+    ("imagenet-root-absent-layout", [*RUN, "--dataset", "imagenet"], f"needs a data root: pass --data-root FOLDER; {IMAGENET_LAYOUT}"),
+    ("imagenet-root-file-layout", [*RUN, "--dataset", "imagenet", "--data-root", "afile"], f"data root afile is a file, not a folder; {IMAGENET_LAYOUT}"),
+    ("food101-root-missing-layout", [*RUN, "--dataset", "food101", "--data-root", "nowhere"], f"data root nowhere does not exist; {FOOD_LAYOUT}"),
+    ("food101-root-absent-layout", [*RUN, "--dataset", "food101"], f"dataset 'food101' needs a data root: pass --data-root FOLDER; {FOOD_LAYOUT}"),
+    ("food101-root-file-layout", [*RUN, "--dataset", "food101", "--data-root", "afile"], FOOD_LAYOUT),
+    ("worker-root-missing-layout", ["worker", "--space", "tiny.toml", "--dataset", "food101", "--data-root", "nowhere"], FOOD_LAYOUT),
+    ("fidelity-root-missing-layout", ["fidelity", "--dataset", "imagenet", "--data-root", "nowhere"], IMAGENET_LAYOUT),
+    ("fidelity-food101-absent-layout", ["fidelity", "--dataset", "food101"], FOOD_LAYOUT),
 ]  # fmt: skip
 
 
@@ -306,6 +406,78 @@ def test_profile_prints_nothing_before_its_error(
         "G=3",
         workspace,
     )
+
+
+# ---------------------------------------------------------------- out of memory
+CPU_OOM = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+    "memory: you tried to allocate 40000000000000 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+def test_out_of_memory_in_training_fails_the_trial_with_its_reason(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the bounds let through and the machine cannot hold: the trial is kept failed,
+    with the setting to lower as its reason, and no traceback is printed."""
+
+    def out_of_memory(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(CPU_OOM)
+
+    monkeypatch.setattr("gsearch.search.trainer.train_proxy_seeds", out_of_memory)
+    url = "sqlite:///oom.db"
+    main([*RUN, "--trials", "1", "--storage", url, "--study", "oom"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    failed = optuna.load_study(study_name="oom", storage=url).get_trials(
+        states=(optuna.trial.TrialState.FAIL,)
+    )
+    assert failed, "the trial that ran out of memory is kept as failed"
+    reason = failed[0].user_attrs[FAILURE_ATTR]
+    assert reason.startswith("training tiny_convnet G=") and "at batch 64, 32 px on cpu" in reason
+    lower = "lower --recipe batch_size or --recipe resolution"
+    assert reason.endswith(f"ran out of memory ({CPU_OOM}): {lower}")
+    assert reason in err  # the run prints it
+
+
+def test_out_of_memory_in_measurement_names_the_space_setting() -> None:
+    from types import SimpleNamespace
+
+    from gsearch.errors import OutOfMemory
+    from gsearch.search.probe import _check
+
+    row = SimpleNamespace(
+        status="oom", model="resnext50", batch=4096, resolution=224, epf=None,
+        message="CUDA out of memory. Tried to allocate 20.00 GiB",
+    )  # fmt: skip
+    with pytest.raises(OutOfMemory) as caught:
+        _check([row])  # type: ignore[list-item]
+    assert str(caught.value) == (
+        "EPF of resnext50 at batch 4096, 224 px ran out of memory (CUDA out of memory. "
+        "Tried to allocate 20.00 GiB): lower the space's epf_batch_sizes or --epf-resolution"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "args", "expected"),
+    [
+        ("gsearch.table.describe_variants", ["table"], "gsearch table: out of memory ([enforce fail"),
+        ("gsearch.profile.profile", ["profile", "--energy", "model", "--no-cache"], "lower --batch, --resolution or --num-classes"),
+    ],
+)  # fmt: skip
+def test_out_of_memory_elsewhere_is_one_line(
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    args: list[str],
+    expected: str,
+) -> None:
+    def out_of_memory(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(CPU_OOM)
+
+    monkeypatch.setattr(target, out_of_memory)
+    one_clear_line(capsys, args, expected, workspace)
 
 
 # ---------------------------------------------------------------- storage faults

@@ -19,12 +19,15 @@ from typing import Any
 
 from gsearch.data.bundle import DatasetBundle, LabelledDataset
 from gsearch.data.digits import load_digits
+from gsearch.data.food101 import LAYOUT as FOOD101_LAYOUT
 from gsearch.data.food101 import load_food101
+from gsearch.data.imagenet import LAYOUT as IMAGENET_LAYOUT
 from gsearch.data.imagenet import load_imagenet
 from gsearch.data.images import check_readable, split_image_paths
 from gsearch.data.subset import SubsetSpec, apply_subset
 from gsearch.data.synthetic import load_synthetic
 from gsearch.errors import DataError, GsearchError
+from gsearch.paths import check_path
 
 DEFAULT_DATASET = "digits"
 
@@ -41,6 +44,8 @@ class DatasetInfo:
         proxy_resolution: Reduced resolution a proxy trains at.
         proxy_subset: Subset a proxy trains on (``SubsetSpec()`` is everything).
         description: One line for ``--help`` and listings.
+        layout: What a data root holds (``ROOT/train/<class>/...``), for the messages
+            about a missing or wrong root; empty where no root is read.
     """
 
     name: str
@@ -50,6 +55,7 @@ class DatasetInfo:
     proxy_resolution: int
     proxy_subset: SubsetSpec
     description: str
+    layout: str = ""
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -131,13 +137,15 @@ def check_data_root(name: str, root: str | Path | None) -> None:
     info = dataset_info(name)
     if not info.needs_root:
         return
+    expected = f"; expected {info.layout}" if info.layout else ""
     if root is None or not str(root).strip():
-        raise DataError(f"dataset {name!r} needs a data root: pass --data-root FOLDER")
+        raise DataError(f"dataset {name!r} needs a data root: pass --data-root FOLDER{expected}")
+    check_path(root, "data root")
     path = Path(root)
     if path.exists() and not path.is_dir():
-        raise DataError(f"data root {path} is a file, not a folder: pass the dataset's folder")
+        raise DataError(f"data root {path} is a file, not a folder{expected}")
     if not path.exists():
-        raise DataError(f"data root {path} does not exist: pass the dataset's folder")
+        raise DataError(f"data root {path} does not exist{expected}")
 
 
 def check_splits(bundle: DatasetBundle, skip_corrupt: bool) -> None:
@@ -201,6 +209,7 @@ register_dataset(
         # ImageNet-100-sized proxy: 100 classes x 260 images, 2% of the training images.
         proxy_subset=SubsetSpec(num_classes=100, images_per_class=260),
         description="ImageNet-1K in ImageFolder layout (root/train, root/val)",
+        layout=IMAGENET_LAYOUT,
     )
 )
 register_dataset(
@@ -212,6 +221,7 @@ register_dataset(
         proxy_resolution=128,
         proxy_subset=SubsetSpec(images_per_class=250),
         description="Food-101 in torchvision layout (root/food-101/images, meta)",
+        layout=FOOD101_LAYOUT,
     )
 )
 register_dataset(

@@ -15,6 +15,7 @@ import optuna
 
 from gsearch.errors import GsearchError
 from gsearch.layers import LayerSpec
+from gsearch.limits import MAX_LIST_VALUES
 
 
 @runtime_checkable
@@ -105,13 +106,24 @@ def no_unknown_keys(table: dict[str, Any], allowed: set[str], where: str) -> Non
         )
 
 
+def _not_too_long(value: Any, where: str) -> None:
+    """A list of more values than any group setting has is refused before it is read."""
+    if isinstance(value, list) and len(value) > MAX_LIST_VALUES:
+        raise GsearchError(
+            f"{where} lists {len(value):,} values: at most {MAX_LIST_VALUES:,} "
+            "(a network's group settings are a few dozen)"
+        )
+
+
 def str_list(value: Any, where: str) -> list[str]:
+    _not_too_long(value, where)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise GsearchError(f"{where} must be a non-empty list of strings, got {value!r}")
     return value
 
 
 def int_list(value: Any, where: str) -> list[int]:
+    _not_too_long(value, where)
     if not isinstance(value, list) or not value:
         raise GsearchError(f"{where} must be a non-empty list of positive integers, got {value!r}")
     for index, item in enumerate(value):

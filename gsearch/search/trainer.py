@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gsearch.data import DatasetBundle
+from gsearch.energy.steps import describe, is_out_of_memory
+from gsearch.errors import OutOfMemory
 from gsearch.search.objective import Architecture, TrainOutcome
 from gsearch.training import Recipe, train_proxy_seeds
 
@@ -28,15 +30,24 @@ class RecipeTrainer:
         self.quiet = quiet
 
     def train(self, arch: Architecture, seeds: Sequence[int], folder: Path) -> TrainOutcome:
-        summary = train_proxy_seeds(
-            arch.build,
-            self.data,
-            self.recipe,
-            seeds=seeds,
-            device=self.device,
-            checkpoint_dir=folder,
-            quiet=self.quiet,
-        )
+        try:
+            summary = train_proxy_seeds(
+                arch.build,
+                self.data,
+                self.recipe,
+                seeds=seeds,
+                device=self.device,
+                checkpoint_dir=folder,
+                quiet=self.quiet,
+            )
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            raise OutOfMemory(
+                f"training {arch.model} {arch.policy} at batch {self.recipe.batch_size}, "
+                f"{self.data.resolution} px on {self.device} ran out of memory "
+                f"({describe(error)}): lower --recipe batch_size or --recipe resolution"
+            ) from error
         return TrainOutcome(
             summary.top1s,
             float(statistics.median(run.top5 for run in summary.runs)),

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from gsearch.data import DatasetBundle, SubsetSpec, dataset_info, get_dataset
 from gsearch.errors import GsearchError
+from gsearch.limits import MAX_BATCH, MAX_RESOLUTION_PX
 from gsearch.paths import safe_name
 
 Amp = Literal["off", "bf16", "fp16"]
@@ -106,11 +107,14 @@ class Recipe:
     def validate(self) -> None:
         """Raise :class:`GsearchError` naming the first invalid field."""
         clip, side = self.grad_clip_norm, self.resolution
+        max_side = f"<= {MAX_RESOLUTION_PX} pixels or None (larger images exceed the memory)"
         checks: list[tuple[bool, str, str]] = [
             (self.fidelity in ("full", "proxy"), "fidelity", "full or proxy"),
             (self.epochs >= 1, "epochs", ">= 1"),
             (self.batch_size >= 1, "batch_size", ">= 1"),
+            (self.batch_size <= MAX_BATCH, "batch_size", f"<= {MAX_BATCH} frames"),
             (self.eval_batch_size >= 1, "eval_batch_size", ">= 1"),
+            (self.eval_batch_size <= MAX_BATCH, "eval_batch_size", f"<= {MAX_BATCH} frames"),
             (self.lr > 0, "lr", "> 0"),
             (self.weight_decay >= 0, "weight_decay", ">= 0"),
             (self.schedule in ("step", "cosine"), "schedule", "step or cosine"),
@@ -120,6 +124,7 @@ class Recipe:
             (clip is None or clip > 0, "grad_clip_norm", "> 0 or None"),
             (self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "in (0, 1) or None"),
             (side is None or side >= 8, "resolution", ">= 8 pixels or None"),
+            (side is None or side <= MAX_RESOLUTION_PX, "resolution", max_side),
             (self.amp in ("off", "bf16", "fp16"), "amp", "off, bf16 or fp16"),
             (self.num_workers >= 0, "num_workers", ">= 0"),
             (len(self.seeds) >= 1, "seeds", "at least one seed"),
