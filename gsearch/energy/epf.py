@@ -247,15 +247,6 @@ class EpfResult:
         baseline_policy: The baseline network's policy.
         baseline_epf: The baseline's first EPF in this session: the scale of ``epf``.
         epf_alone: The row's own estimate, before it was read against the baseline.
-        step_ms_quantiles: CPU rows: each window's steps, ms per frame, at the quantiles
-            ``STEP_QUANTILES`` (the fast steps are those no other work interrupted).
-        busy_fraction: The least share of a window's time covered by steps; below
-            ``MIN_BUSY_FRACTION`` the row is flagged in ``message``.
-        steps_per_launch: Steps replayed per launch (k > 1 where one step is too short
-            to keep the queue full).
-        idle_settle_s: Seconds the idle reading waited for the device to settle.
-        idle_settled: False when the idle reading was still moving at its bound.
-        counter_stalls: Aligned windows given up because the counter stalled.
         facts: Device and software facts (GPU, driver, power limit, clocks, versions...).
         energy_reason: Why this energy source was chosen.
         message: Why the row failed, for ``oom``; for an ``ok`` row, what to doubt.
@@ -290,7 +281,6 @@ class EpfResult:
     window_starts_s: tuple[float, ...] = ()
     window_temperatures_c: tuple[float | None, ...] = ()
     window_ticks: tuple[tuple[tuple[float, float, float], ...], ...] = ()
-    step_ms_quantiles: tuple[tuple[float, ...], ...] = ()
     epf_ratio: float | None = None
     baseline_policy: str | None = None
     baseline_epf: float | None = None
@@ -322,9 +312,6 @@ class EpfResult:
             values[name] = tuple(values.get(name, ()))
         values["window_ticks"] = tuple(
             tuple(tuple(tick) for tick in ticks) for ticks in values.get("window_ticks", ())
-        )
-        values["step_ms_quantiles"] = tuple(
-            tuple(window) for window in values.get("step_ms_quantiles", ())
         )
         return cls(**values)
 
@@ -640,9 +627,6 @@ class _Measurement:
                 if any(w.ticks for w in active.windows)
                 else ()
             ),
-            step_ms_quantiles=tuple(
-                _step_quantiles_ms(w.step_s, w.frames / w.steps) for w in active.windows if w.step_s
-            ),
         )
 
     def group(
@@ -715,16 +699,6 @@ def estimate(values: Sequence[float], estimator: str) -> MedianInterval:
     return MedianInterval(fastest, fastest / (1 + band), fastest * (1 + band), 0.0)
 
 
-# Quantiles of a window's step times kept in a row: the minimum, p10, p25 and the median.
-STEP_QUANTILES = (0.0, 0.1, 0.25, 0.5)
-
-
-def _step_quantiles_ms(step_s: Sequence[float], frames_per_step: float) -> tuple[float, ...]:
-    ordered = sorted(step_s)
-    last = len(ordered) - 1
-    return tuple(ordered[round(q * last)] * 1e3 / frames_per_step for q in STEP_QUANTILES)
-
-
 def _progress_line(row: EpfResult) -> str:
     if row.status != "ok" or row.epf is None:
         return f"{row.model} {row.policy} B={row.batch}: {row.status} {row.message}"
@@ -773,7 +747,9 @@ def _against_baseline(
             continue
         ratio = row.epf / base.epf
         epf = ratio * scale_epf
-        band = _band(row) + base_band
+        # The baseline's uncertainty enters twice: in the ratio's denominator and in the
+        # scale (its first EPF in this process, which another process measures anew).
+        band = _band(row) + 2 * base_band
         out[candidate] = replace(
             row,
             epf=epf,
@@ -832,7 +808,7 @@ def measure_candidates(
             Each row then records its ratio to it (``epf_ratio``), and its EPF is that
             ratio times the baseline's first EPF in this session: a machine that slows
             down between two measurements slows the baseline too, and the ratio cancels
-            it. The interval widens by the baseline's own band.
+            it. The interval widens by twice the baseline's own band.
 
     Returns:
         One :class:`EpfResult` per (candidate, batch); out-of-memory rows have

@@ -116,9 +116,6 @@ class Window:
             :mod:`benchmarks.ticks`, which asks what the counter's changes carry.
         stalls: Aligned windows given up because the counter stalled before this one was
             taken (see :func:`measure_aligned_retrying`).
-        step_s: Plain windows of a synchronous runner (the CPU): each step's duration.
-            A step is short against the scheduler's slices, so the fast steps are the
-            ones no other work interrupted (the time meter's estimator reads them).
     """
 
     energy: float
@@ -133,7 +130,6 @@ class Window:
     end_s: float = 0.0
     ticks: tuple[tuple[float, float, float], ...] = ()
     stalls: int = 0
-    step_s: tuple[float, ...] = ()
 
     @property
     def energy_per_frame(self) -> float:
@@ -229,8 +225,6 @@ def measure_plain(
     measurement = meter.end()
     closed = opened + measurement.seconds
     busy = busy_s(runner.spans(), opened, closed) / measurement.seconds if closed > opened else 1.0
-    # On an asynchronous device a span is a launch, not the step's run: only the CPU's count.
-    steps = () if runner.asynchronous else tuple(end - begin for begin, end in runner.spans())
     return Window(
         energy=measurement.energy,
         unit=measurement.unit,
@@ -241,7 +235,6 @@ def measure_plain(
         busy_fraction=min(1.0, busy),
         start_s=opened,
         end_s=closed,
-        step_s=steps,
     )
 
 
