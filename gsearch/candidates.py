@@ -27,6 +27,7 @@ from gsearch.energy import (
     measure_candidates,
     open_session,
 )
+from gsearch.energy.meter_lock import hold_meter
 from gsearch.models import create_model, get_family
 from gsearch.policies import Policy, as_policy
 
@@ -93,10 +94,7 @@ def measure_epf(
     candidate = registry_candidate(
         model, policy, num_classes=num_classes, width=width, resolution=step.resolution
     )
-    own = session is None
-    active = session or open_session(device, energy)
-    try:
+    if session is not None:
+        return measure_candidates(session, [candidate], [batch], step, protocol, cache=cache)[0]
+    with open_session(device, energy) as active, hold_meter(active):  # held before reading
         return measure_candidates(active, [candidate], [batch], step, protocol, cache=cache)[0]
-    finally:
-        if own:
-            active.close()

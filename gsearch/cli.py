@@ -994,6 +994,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from gsearch.calibration_plan import calibration_target
     from gsearch.energy.calibrate import calibrate, write_csv
     from gsearch.energy.epf import default_protocol, open_session
+    from gsearch.energy.meter_lock import hold_meter
     from gsearch.energy.steps import StepConfig
     from gsearch.preflight import check_output_folder
     from gsearch.progress import progress_bar
@@ -1028,6 +1029,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     )
     with (
         open_session(args.device, args.energy) as session,
+        hold_meter(session),  # before the first reading: idle power is one
         progress_bar(quiet=args.quiet, console=err_console, count=True) as progress,
     ):
         err_console.print(

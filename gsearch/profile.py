@@ -32,6 +32,7 @@ from gsearch.energy.epf import (
     open_session,
 )
 from gsearch.energy.meter import EnergyChoice
+from gsearch.energy.meter_lock import hold_meter
 from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, Prediction, predict_epf
 from gsearch.energy.rapl import POWERCAP_ROOT
 from gsearch.energy.steps import INFERENCE, PASSES, TRAINING, StepConfig
@@ -237,7 +238,10 @@ def profile(
                     )
     else:
         cache = EpfCache(cache_dir) if cache_dir is not None else None
-        with open_session(device, energy, rapl_root=rapl_root, log=log) as session:
+        with (
+            open_session(device, energy, rapl_root=rapl_root, log=log) as session,
+            hold_meter(session),  # before the first reading: idle power is one
+        ):
             if protocol is None:
                 protocol = default_protocol(session.source, repeats=repeats, **overrides)
             for name in chosen_passes:

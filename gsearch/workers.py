@@ -58,7 +58,7 @@ def worker_devices(config: RunConfig, workers: int | None) -> list[str]:
 
 
 def check_meters(config: RunConfig, devices: list[str]) -> None:
-    """Refuse more than one measuring worker per meter (see gsearch.search.meter_lock)."""
+    """Refuse more than one measuring worker per meter (see gsearch.energy.meter_lock)."""
     from gsearch.energy import open_session
 
     shared = len(set(devices)) < len(devices)

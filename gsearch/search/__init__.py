@@ -8,7 +8,6 @@ Read it as Optuna's ``study/`` reads:
 * :mod:`~gsearch.search.probe`, :mod:`~gsearch.search.trainer`: the real ones;
 * :mod:`~gsearch.search.study`: create or resume, pinned settings, samplers, the front;
 * :mod:`~gsearch.search.ladder`: promotion of the proxy front and its ties;
-* :mod:`~gsearch.search.meter_lock`: one measuring worker per meter;
 * :mod:`~gsearch.search.loop`: the trial loop, stages, the front's final EPF.
 """
 

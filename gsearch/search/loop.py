@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from gsearch.data import DatasetBundle, dataset_info
+from gsearch.energy.meter_lock import hold_meter
 from gsearch.errors import GsearchError
 from gsearch.pareto import front_hypervolume, pareto_front, pareto_trials
 from gsearch.policies import parse_policy
@@ -37,7 +38,6 @@ from gsearch.search.failures import (
     takes_a_slot,
 )
 from gsearch.search.ladder import ladder_promotions
-from gsearch.search.meter_lock import MeterLock
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
 from gsearch.search.probe import MeasuredEnergy, PredictedEnergy, open_measured_energy
 from gsearch.search.study import (
@@ -316,7 +316,9 @@ def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
     # A prediction's calibrations are checked with the data's classes (open_stage).
     measures = not isinstance(probe, PredictedEnergy) and probe.unit != "model"
     if measures:  # a score shares nothing; a measured meter is never shared
-        stack.enter_context(MeterLock.for_session(probe.session))
+        stack.enter_context(hold_meter(probe.session))  # before its first reading
+        # Idle power now, on a cool device, not after the first trial's training.
+        probe.session.idle_power_w(probe.protocol.idle_s)
     return probe
 
 

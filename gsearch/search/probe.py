@@ -265,7 +265,7 @@ def open_measured_energy(
     cache_dir: Path | None,
     pass_: str = TRAINING,
 ) -> MeasuredEnergy:
-    """Open the device and energy source once for the whole run.
+    """Open the device and energy source once for the whole run, reading nothing yet.
 
     ``energy="predicted"`` opens the meter ``auto`` would pick (its facts identify the
     device the calibration must come from) and predicts instead of measuring. A
@@ -285,7 +285,6 @@ def open_measured_energy(
         )
     session = open_session(device, energy, log=None)
     protocol = protocol or default_protocol(session.source)
-    # Idle power now, on a cool device, not after the first trial's training.
-    session.idle_power_w(protocol.idle_s)
+    # Nothing is read here: the caller holds the meter first, then reads idle power.
     cache = EpfCache(cache_dir) if cache_dir is not None else None
     return MeasuredEnergy(session, protocol, batches, resolution, precision, cache, pass_)

@@ -32,8 +32,6 @@ MakeConfig = Callable[..., RunConfig]
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the EPF cache and checkpoints stay in the test's folder
-    # A test's meters are its own: a search running beside the tests holds the host's.
-    monkeypatch.setattr("gsearch.search.meter_lock.LOCK_DIR", tmp_path / "meters")
 
 
 def make_config(tmp_path: Path, **changes: Any) -> RunConfig:

@@ -11,15 +11,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from gsearch.energy.meter_lock import MeterLock
 from gsearch.errors import GsearchError
-from gsearch.search.meter_lock import MeterLock
 from gsearch.workers import check_meters
 from tests.search.conftest import MakeConfig
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from gsearch.search.meter_lock import MeterLock
+from gsearch.energy.meter_lock import MeterLock
 with MeterLock("gpu-GPU-test", Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)
@@ -86,7 +86,7 @@ def test_another_users_read_only_lock_file_still_locks(
         patch.setattr(os, "open", denied)
         held = MeterLock("host-test", tmp_path).__enter__()
     try:
-        with pytest.raises(GsearchError, match="in use by another gsearch worker"):
+        with pytest.raises(GsearchError, match="in use by another gsearch process"):
             MeterLock("host-test", tmp_path).__enter__()
     finally:
         held.__exit__(None, None, None)
@@ -108,3 +108,45 @@ def test_a_lock_folder_nobody_may_write_is_one_line(
         in message
     )
     assert f"make {tmp_path} writable by every user (chmod 1777)" in message
+
+
+def test_every_command_that_measures_holds_the_meter_before_its_first_reading(
+    config: MakeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    import gsearch.energy.calibrate
+    import gsearch.profile
+    from gsearch.cli import main
+    from gsearch.energy import EnergySession
+    from gsearch.profile import profile
+    from gsearch.search import run_search
+
+    readings: list[str] = []
+    monkeypatch.setattr(EnergySession, "idle_power_w", lambda *a: readings.append("idle"))
+    monkeypatch.setattr(
+        gsearch.profile, "measure_candidates", lambda *a, **k: readings.append("profile")
+    )
+    monkeypatch.setattr(
+        gsearch.energy.calibrate, "calibrate", lambda *a, **k: readings.append("calibrate")
+    )
+    with MeterLock(f"host-{socket.gethostname()}"):  # a search times this host's CPU
+        with pytest.raises(GsearchError, match="in use by another gsearch process"):
+            run_search(config(energy="time"))
+        with pytest.raises(GsearchError, match="in use by another gsearch process"):
+            profile("tiny_convnet", ["G=4"], [4], energy="time", device="cpu", cache_dir=None)
+        argv = ["calibrate", "--model", "tiny_convnet", "--energy", "time", "--device", "cpu",
+                "--batch", "4", "--resolution", "32", "--quiet"]  # fmt: skip
+        assert main(argv) == 2
+        assert "in use by another gsearch process" in capsys.readouterr().err
+    assert readings == []  # refused before idle power or any window
+
+
+def test_every_user_and_tmpdir_finds_the_same_lock_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GSEARCH_METER_LOCK_DIR"}
+    env["TMPDIR"] = str(tmp_path)  # a user's own temporary folder
+    shown = subprocess.run(
+        [sys.executable, "-c", "from gsearch.energy.meter_lock import LOCK_DIR; print(LOCK_DIR)"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert shown == "/tmp/gsearch-meters"

@@ -1,10 +1,12 @@
-"""One worker per energy meter: another worker's training would count in this one's EPF.
+"""One measuring process per energy meter: another's work would count in this one's EPF.
 
 An NVML counter reads a whole board, a RAPL counter a whole CPU package, and a time
-meter on the host's cores is slowed by whatever else runs there. A worker that
-measures therefore holds an exclusive lock on its meter for its whole life (an
-``flock`` on a file named after the meter, so it is released even on ``kill -9``);
-a second worker on the same meter is refused with one line before it writes anything.
+meter on the host's cores is slowed by whatever else runs there. Every command that
+measures (a search worker, ``profile``, ``calibrate``) therefore holds an exclusive
+lock on its meter from before its first reading (idle power included) to its end (an
+``flock`` on a file named after the meter, so it is released even on ``kill -9``); a
+second process on the same meter is refused with one line before it reads or writes
+anything. The model score reads no meter and takes no lock.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import contextlib
 import fcntl
 import os
 import socket
-import tempfile
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from gsearch.energy import EnergySession
+from gsearch.energy.epf import EnergySession
 from gsearch.errors import GsearchError
 from gsearch.paths import safe_name
 
-LOCK_DIR = Path(tempfile.gettempdir()) / "gsearch-meters"
+# Not tempfile.gettempdir(): a user's own TMPDIR would hide the lock from everyone else
+# on the host, and the meter is the host's. /tmp is on every POSIX host (flock is POSIX).
+# GSEARCH_METER_LOCK_DIR is for tests, whose fake meters are their own.
+LOCK_DIR = Path(os.environ.get("GSEARCH_METER_LOCK_DIR") or "/tmp/gsearch-meters")
 
 
 def _share(change: Callable[[], None]) -> None:
@@ -62,14 +67,14 @@ class MeterLock:
             holder = handle.read().strip() or "another process"
             handle.close()
             raise GsearchError(
-                f"the energy meter of {self.meter} is in use by another gsearch worker "
-                f"({holder}): its work would count in this worker's EPF; run one measuring "
-                "worker per GPU (or per host on the CPU)"
+                f"the energy meter of {self.meter} is in use by another gsearch process "
+                f"({holder}): its work would count in this process's EPF; run one measuring "
+                "process per GPU (or per host on the CPU) at a time"
             ) from None
         if handle.writable():
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()}")
+            handle.write(f"pid {os.getpid()}{_command()}")
             handle.flush()
         self._handle = handle
         return self
@@ -111,3 +116,24 @@ class MeterLock:
                 fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def _command() -> str:
+    """``, gsearch profile``: what holds the meter, for the refusal of the next process."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program not in ("gsearch", "cli.py") or len(sys.argv) < 2:  # console script, -m
+        return ""
+    return f", gsearch {sys.argv[1]}"
+
+
+@contextlib.contextmanager
+def hold_meter(session: EnergySession) -> Iterator[None]:
+    """Hold ``session``'s meter for the block (nothing for the model score, which reads none).
+
+    Enter it before the session's first reading: idle power is a reading too.
+    """
+    if session.meter is None:
+        yield
+        return
+    with MeterLock.for_session(session):
+        yield
