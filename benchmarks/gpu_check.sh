@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # The main job on one GPU (H100 or H200), in stages ordered by value, each with its own
-# time box; the whole fits two device commands of <= 5 minutes each:
+# time box sized to its worst case from the first H200 run (BENCHMARKS.md, "The main job on
+# a GPU"); every stage writes what it has measured as it goes, so a stage its box cuts off
+# still leaves results. Device commands of <= 10 minutes:
 #
-#   STAGES="search paper-b1" bash benchmarks/gpu_check.sh     # <= 4 + 2 min
-#   STAGES="calibrate precision" bash benchmarks/gpu_check.sh # <= 4 + 3 min... split if short
+#   STAGES="search paper-b1" bash benchmarks/gpu_check.sh                  # <= 7 + 2 min
+#   STAGES=calibrate CALIBRATE_CASES="1:training 1:inference" bash ...     # <= 2 x 4.5 min
+#   STAGES="calibrate precision" CALIBRATE_CASES=64:training bash ...      # <= 4.5 + 3 min
 #
-#   search    (<= 4 min) benchmarks/search_check.py: `gsearch run --space e2gc` on digits,
+#   search    (<= 7 min: 214 s on the H200, of which 140 s the resumed run; the wait for
+#             the first checkpoint is bounded at 150 s) benchmarks/search_check.py:
+#             `gsearch run --space e2gc` on digits,
 #             proxy, 6 trials, cuda + nvml; SIGINT mid-trial (after its first epoch's
 #             checkpoint) and the same command again
 #             (resumes from the checkpoint); `gsearch report`; each trial's EPF beside
 #             `gsearch profile` of the same policies (target: within 2%); `--workers 2` on
 #             the one GPU refused (a meter is never shared).
-#   calibrate (<= 4 min) benchmarks/predictor_accuracy.py --preset gpu: `gsearch calibrate`
+#   calibrate (<= 4.5 min per case: B = 1 training took 204 s on the H200, 92 device-s of
+#             layers and 105 s of networks, plus room for two counter stalls of ~9 s)
+#             benchmarks/predictor_accuracy.py --preset gpu, one case (batch:pass of
+#             CALIBRATE_CASES, default all four) per run and time box: `gsearch calibrate`
 #             of MobileNet-V1 at B = 1 and 64, training and inference, then whole networks
 #             predicted vs measured (targets: tau >= 0.9, MAPE <= 5%, calibration <= 3
 #             device-minutes per model and batch, best G within one step in >= 80%).
@@ -64,12 +72,12 @@ date -u
 if [ "$DEVICE" = cpu ]; then
   echo "dry run on the CPU: time meter, tiny sizes"
   ENERGY=time
-  TIMEBOX=(search=300 calibrate=240 paper-b1=120 precision=180)
+  TIMEBOX=(search=360 calibrate=240 paper-b1=120 precision=180)
 else
   nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.sm,clocks.mem,temperature.gpu \
     --format=csv || true
   ENERGY=nvml
-  TIMEBOX=(search=240 calibrate=270 paper-b1=60 precision=180)
+  TIMEBOX=(search=420 calibrate=270 paper-b1=60 precision=180)
 fi
 $PY -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
 
@@ -102,10 +110,16 @@ for name in $STAGES; do
     fi
     ;;
   calibrate)
-    # MobileNet-V1 at B = 1 and 64, both passes: sizes cut to fit the 4-minute box.
-    sizes=(--preset gpu --models mobilenet_v1 --repeats 2 --window 0.25 --warmup 0.2 --random 8)
-    [ "$DEVICE" = cpu ] && sizes=(--preset dry)
-    stage calibrate $PY benchmarks/predictor_accuracy.py "${sizes[@]}" --out "$OUT/calibrate"
+    if [ "$DEVICE" = cpu ]; then
+      stage calibrate $PY benchmarks/predictor_accuracy.py --preset dry --out "$OUT/calibrate"
+    else
+      # MobileNet-V1, one (batch, pass) per run and box: each writes its results.json.
+      sizes=(--preset gpu --models mobilenet_v1 --repeats 2 --window 0.25 --warmup 0.2 --random 8)
+      for case in ${CALIBRATE_CASES:-1:training 1:inference 64:training 64:inference}; do
+        stage calibrate $PY benchmarks/predictor_accuracy.py "${sizes[@]}" \
+          --batches "${case%%:*}" --passes "${case#*:}" --out "$OUT/calibrate/b${case/:/-}"
+      done
+    fi
     ;;
   paper-b1)
     sizes=(--repeats 3 --window 0.5 --warmup 0.3)

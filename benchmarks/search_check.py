@@ -32,7 +32,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from gsearch.spaces import load_space
+
 REPO = Path(__file__).resolve().parent.parent
+SPACE = "e2gc"
+# The first epoch's checkpoint: about a minute on an H200 (the first trial's EPF, then one
+# epoch of the proxy); the stage's time box in gpu_check.sh counts on this bound.
+CHECKPOINT_WAIT_S = 150.0
 
 
 def gsearch(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.Popen[str]:
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{work / 'study.db'}"
     study = "gpu-check-e2gc"
-    run = ["run", "--space", "e2gc", "--dataset", "digits", "--fidelity", "proxy",
+    run = ["run", "--space", SPACE, "--dataset", "digits", "--fidelity", "proxy",
            "--trials", str(args.trials), "--device", args.device, "--energy", args.energy,
            "--study", study, "--storage", storage, "--quiet"]  # fmt: skip
     for item in args.recipe:
@@ -90,15 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, Any] = {}
     ok = True
 
+    def save(done: bool = False) -> None:
+        """What is measured so far, rewritten after every step: a stage cut off by its
+        time box still leaves its results."""
+        state = {"ok": bool(ok) if done else None, "finished": done, **steps}
+        (out / "search_check.json").write_text(json.dumps(state, indent=1, default=str))
+
     # 1-2. Run, interrupt a trial mid-training, resume.
     start = time.monotonic()
     first = gsearch(run, work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    victim = wait_for_checkpoint(storage, study, work / "studies" / "checkpoints", limit_s=600)
+    victim = wait_for_checkpoint(
+        storage, study, work / "studies" / "checkpoints", limit_s=CHECKPOINT_WAIT_S
+    )
     if victim is not None and first.poll() is None:
         first.send_signal(signal.SIGINT)
     _, err1 = first.communicate()
     steps["interrupt"] = {"trial": victim, "exit": first.returncode, "stderr": err1.strip()[-300:]}
     ok &= victim is not None and first.returncode == 130
+    save()
     second = gsearch(run, work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out2, err2 = second.communicate()
     done = optuna.load_study(study_name=study, storage=storage)
@@ -116,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     ok &= second.returncode == 0 and len(complete) == args.trials and bool(retried)
     ok &= any(epoch > 0 for epoch in resumed)
+    save()
 
     # 3. The report.
     pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
@@ -127,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     rout, rerr = report.communicate()
     steps["report"] = {"exit": report.returncode, "line": (rout or rerr).strip()[-300:]}
     ok &= report.returncode == 0
+    save()
 
     if not complete:
-        (out / "search_check.json").write_text(json.dumps({"ok": False, **steps}, indent=1))
+        ok = False
+        save(done=True)
         print(f"search stage: FAILED, no complete trial; resume stderr: {err2.strip()[-300:]}")
         return 1
 
@@ -140,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     policies = sorted(
         {t.user_attrs["policy"] for t in complete if "reused_from" not in t.user_attrs}
     )
-    command = ["profile", "--model", "mobilenet_v1", "--batch", str(batch), "--resolution",
+    model = load_space(SPACE).models[0]  # the model the space searches, as the trials say
+    models = {t.user_attrs["model"] for t in complete}
+    if models != {model}:
+        print(f"search stage: FAILED, trials of {sorted(models)}, the space names {model}")
+        return 1
+    command = ["profile", "--model", model, "--batch", str(batch), "--resolution",
                str(resolution), "--num-classes", "10", "--device", args.device, "--energy",
                args.energy, "--no-cache", "--format", "json"]  # fmt: skip
     for policy in policies:
@@ -160,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                               "search": trial.values[0], "profile": row["epf"],
                               "unit": row["unit"], "diff": ratio})  # fmt: skip
     steps["epf_vs_profile"] = {"rows": agreement, "stderr": perr.strip()[-300:]}
+    save()
 
     # 5. Two workers on the one device.
     workers = gsearch([*run, "--study", f"{study}-workers", "--workers", "2"], work, **pipes)
@@ -168,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     steps["workers"] = {"exit": workers.returncode, "stderr": lines}
     ok &= workers.returncode == 2 and len(lines) == 1 and "would share" in lines[0]
 
-    (out / "search_check.json").write_text(json.dumps({"ok": ok, **steps}, indent=1, default=str))
+    save(done=True)
     print(f"interrupt: trial {victim}, exit {first.returncode}; resume: exit {second.returncode}, "
           f"{len(complete)}/{args.trials} complete, retried {steps['resume']['retried_trial']} "
           f"resumed from epochs {resumed}; report: exit {report.returncode}; "
