@@ -25,6 +25,10 @@
 #             device-minutes per model and batch, best G within one step in >= 80%).
 #   paper-b1  (<= 2 min) the paper's 22 variants at B = 1 (the rows withheld since the
 #             window fix).
+#   gain      (<= 4 min) benchmarks/per_layer_gain.py --preset gpu: calibrate MobileNet-V1
+#             and ResNeXt-50 (inference B = 1, training B = 16), then the per-layer
+#             settings of least predicted cost beside every constant G and g, measured
+#             together; the gain over the best constant policy with its interval.
 #   precision (<= 3 min) the 3 configs whose 6 sweep rows spread > 1% (1 s windows, no
 #             reference) with the tick diagnosis: decides session grid or aligned ends.
 #
@@ -72,12 +76,12 @@ date -u
 if [ "$DEVICE" = cpu ]; then
   echo "dry run on the CPU: time meter, tiny sizes"
   ENERGY=time
-  TIMEBOX=(search=360 calibrate=240 paper-b1=120 precision=180)
+  TIMEBOX=(search=360 calibrate=240 paper-b1=120 precision=180 gain=120)
 else
   nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.sm,clocks.mem,temperature.gpu \
     --format=csv || true
   ENERGY=nvml
-  TIMEBOX=(search=420 calibrate=270 paper-b1=60 precision=180)
+  TIMEBOX=(search=420 calibrate=270 paper-b1=60 precision=180 gain=240)
 fi
 $PY -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
 
@@ -97,7 +101,7 @@ stage() {  # stage NAME COMMAND...: run within its time box, report exit and tim
   [ $rc = 0 ] || FAILED+=("$name")
 }
 
-STAGES=${STAGES:-search calibrate paper-b1 precision}
+STAGES=${STAGES:-search gain calibrate paper-b1 precision}
 for name in $STAGES; do
   case $name in
   search)
@@ -140,8 +144,14 @@ for name in $STAGES; do
         --batches 16,64 --window 1 --reference-batches none --out "$OUT/precision"
     fi
     ;;
+  gain)
+    # One g per layer from this GPU's calibration against every constant policy (issue 22).
+    preset=gpu
+    [ "$DEVICE" = cpu ] && preset=smoke
+    stage gain $PY benchmarks/per_layer_gain.py --preset "$preset" --out "$OUT/gain"
+    ;;
   *)
-    echo "unknown stage $name: choose from search calibrate paper-b1 precision" >&2
+    echo "unknown stage $name: choose from search gain calibrate paper-b1 precision" >&2
     FAILED+=("$name")
     ;;
   esac
