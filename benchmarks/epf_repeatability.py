@@ -11,7 +11,7 @@ scores estimators of a row from the same windows:
   times the baseline's EPF in that process: drift that hits both cancels in the ratio;
 - ``ratio-min``: min of the row / min of the baseline (dimensionless);
 - ``current``: what gsearch records (protocol 3: CPU time, the fastest window, read
-  against the baseline; the band widened by twice the baseline's);
+  against the baseline; the band widened by three times the baseline's);
 - ``min-band<k>``: the fastest window with a band to the (k+1)-th fastest.
 
 For each estimator: the largest and median change of a network's value between runs,

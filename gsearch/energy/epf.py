@@ -88,6 +88,8 @@ METHODS = ("auto", ALIGNED, PLAIN)
 ESTIMATORS = ("median", "min")
 # The narrowest band a ``min`` row's interval may have: +/- 2%.
 MIN_BAND = 0.02
+# How many of the baseline's bands a row read against it adds to its own (see below).
+BASELINE_BANDS = 3
 
 Log = Callable[[str], None]
 RunnerFactory = Callable[[nn.Module, StepConfig, torch.device, Clock], StepRunner]
@@ -747,9 +749,11 @@ def _against_baseline(
             continue
         ratio = row.epf / base.epf
         epf = ratio * scale_epf
-        # The baseline's uncertainty enters twice: in the ratio's denominator and in the
-        # scale (its first EPF in this process, which another process measures anew).
-        band = _band(row) + 2 * base_band
+        # The baseline's uncertainty enters in the ratio's denominator and in the scale (its
+        # first EPF in this process, which another process measures anew): twice at least.
+        # Three times is what covered the next process's value in >= 90% of cases on the
+        # 2-core machine under a load of 4-5 (BENCHMARKS.md, "EPF that repeats").
+        band = _band(row) + BASELINE_BANDS * base_band
         out[candidate] = replace(
             row,
             epf=epf,
@@ -808,7 +812,7 @@ def measure_candidates(
             Each row then records its ratio to it (``epf_ratio``), and its EPF is that
             ratio times the baseline's first EPF in this session: a machine that slows
             down between two measurements slows the baseline too, and the ratio cancels
-            it. The interval widens by twice the baseline's own band.
+            it. The interval widens by ``BASELINE_BANDS`` times the baseline's own band.
 
     Returns:
         One :class:`EpfResult` per (candidate, batch); out-of-memory rows have
