@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -41,6 +42,7 @@ from gsearch.search.ladder import ladder_promotions
 from gsearch.search.objective import Architecture, TrialObjective, checkpoint_folder
 from gsearch.search.probe import MeasuredEnergy, PredictedEnergy, open_measured_energy
 from gsearch.search.study import (
+    BOARD_PIN,
     complete,
     make_sampler,
     objective_names,
@@ -163,14 +165,31 @@ def stage_pins(
     recipe_fields.pop("seed")  # per trial, derived from the study's seed
     recipe_fields["subset"] = None if subset is None else asdict(subset)
     recipe_fields["train_resolution"] = data.resolution
+    space = config.space
     pins = {
-        "space": config.space.name,
+        "space": space.name,
+        # What the file says beyond its name: an edited file is another space.
+        "space_definition": {
+            "kind": space.kind,
+            "values": list(space.values),
+            "beta": list(space.beta),
+            "gamma": list(space.gamma),
+            "tradeoff": list(space.tradeoff),
+            "models": list(space.models),
+            "epf_batch_sizes": list(space.epf_batch_sizes),
+            "epf_resolution": space.epf_resolution,
+            "pass": space.epf_pass,
+        },
         "models": list(config.search_models),
         "dataset": config.dataset,
+        "data_root": None if config.data_root is None else str(Path(config.data_root).resolve()),
         "fidelity": fidelity,
         "recipe": recipe_fields,
         "seed": config.seed,
         **probe.pins(),
+        # Per worker index: the workers of one study measure on boards of their own,
+        # and each keeps its board across reruns.
+        f"{BOARD_PIN}{config.worker_index}": probe.board,
         "energy_budget": config.energy_budget,
     }
     return json.loads(json.dumps(pins, default=str))  # as the storage returns it

@@ -29,10 +29,14 @@ from gsearch.energy import (
     open_session,
 )
 from gsearch.energy.calibrate import Calibration, load_calibration
+from gsearch.energy.facts import identity
 from gsearch.energy.predict import DEFAULT_FORMULATION, PREDICTED, predict_epf
 from gsearch.energy.steps import TRAINING
 from gsearch.errors import GsearchError, OutOfMemory
 from gsearch.search.objective import Architecture
+
+# Facts that differ between the workers of one study: each its own device and board.
+_PER_WORKER = ("device", "gpu_uuid")
 
 
 class MeasuredEnergy:
@@ -79,16 +83,25 @@ class MeasuredEnergy:
         return str(facts.get("gpu_name") or facts.get("cpu_model") or facts.get("device"))
 
     def pins(self) -> dict[str, Any]:
-        """What of the measurement a study pins."""
+        """What of the measurement a study pins (the board is pinned per worker: see
+        :attr:`board`)."""
+        facts = identity(self.session.facts)
         return {
             "energy_source": self.source,
             "device": self.device_name,
+            # The software and the device's settings, as the EPF cache keys them.
+            "device_identity": {k: v for k, v in facts.items() if k not in _PER_WORKER},
             "epf_batch_sizes": list(self.batches),
             "epf_resolution": self.resolution,
             "precision": self.precision,
             "pass": self.pass_,
             "protocol": json.loads(json.dumps(self.protocol.key())),
         }
+
+    @property
+    def board(self) -> str | None:
+        """The GPU board's UUID (None on the CPU): two boards of one model differ."""
+        return self.session.facts.get("gpu_uuid")
 
     def _step(self, num_classes: int) -> StepConfig:
         return StepConfig(

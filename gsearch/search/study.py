@@ -1,11 +1,13 @@
 """Studies: create or resume, pin what changes their numbers, samplers.
 
 A study records, in its system attributes (``gsearch:<setting>``), every setting that
-changes its numbers: the space and models, dataset, fidelity, the whole training recipe
-with its seeds, the study's seed, energy source and device, EPF batch sizes,
-resolution, precision and protocol, and the energy budget. A rerun or a worker that
-differs in any of them is refused before it writes anything, with one line naming the
-setting, the study's value and the new one: a front never mixes numbers made otherwise.
+changes its numbers: the space (name and definition) and models, dataset and data
+root, fidelity, the whole training recipe with its seeds, the study's seed, energy
+source and device (its identity as the EPF cache keys it; the GPU board per worker
+index), EPF batch sizes, resolution, precision and protocol, and the energy budget. A
+rerun or a worker that differs in any of them is refused before it writes anything, with
+one line naming the setting, the study's value and the new one: a front never mixes
+numbers made otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from gsearch.spaces import SearchSpace
 from gsearch.storage import is_foreign_study, open_storage, redact
 
 ATTR_PREFIX = "gsearch:"
+# ``board_of_worker_<index>``: pinned by the first run of each worker index, not the study's
+# first run (workers of one study measure on different boards).
+BOARD_PIN = "board_of_worker_"
 DIRECTIONS = (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE)
 TOP1, PARAMS = "top1", "params_m"
 # The first objective is named for what the source measures; never mixed in one study.
@@ -91,6 +96,19 @@ def _normal(value: Any) -> Any:
     return value
 
 
+def _claim_boards(
+    storage: optuna.storages.BaseStorage,
+    study_id: int,
+    recorded: Mapping[str, Any],
+    pins: Mapping[str, Any],
+) -> Mapping[str, Any]:
+    """Record the board of a worker index the study has not seen yet; the attributes after."""
+    new = [key for key in pins if key.startswith(BOARD_PIN) and ATTR_PREFIX + key not in recorded]
+    for key in new:
+        storage.set_study_system_attr(study_id, ATTR_PREFIX + key, pins[key])
+    return storage.get_study_system_attrs(study_id) if new else recorded
+
+
 def is_gsearch_study(system_attrs: Mapping[str, Any]) -> bool:
     """True when gsearch made the study (it recorded its space)."""
     return ATTR_PREFIX + "space" in system_attrs
@@ -139,7 +157,7 @@ def open_study(
         # other finds out here instead of adding trials under settings not its own.
         check_pins(name, storage.get_study_system_attrs(study_id), pins)
     else:
-        check_pins(name, recorded, pins)
+        check_pins(name, _claim_boards(storage, study_id, recorded, pins), pins)
     if study.metric_names is None:
         study.set_metric_names(list(names))
     elif tuple(study.metric_names) != names:

@@ -135,3 +135,52 @@ def test_the_largest_seed_the_cli_accepts_reaches_every_sampler(
     # seed * 1000 once overflowed numpy's 2**32 from --seed 4294968 on, after the meter opened.
     result = run_search(config(trials=1, seed=2**32 - 1, sampler=sampler, worker_index=3))
     assert [t.state for t in result.study.trials] == [TrialState.COMPLETE]
+
+
+def _facts_with(monkeypatch: pytest.MonkeyPatch, **changed: Any) -> None:
+    """The device facts every session reports from now on, with ``changed`` on top."""
+    import gsearch.energy.epf as epf
+
+    real = epf.device_facts
+    monkeypatch.setattr(epf, "device_facts", lambda *a, **k: {**real(*a, **k), **changed})
+
+
+@pytest.mark.parametrize(
+    ("changed", "setting", "shown"),
+    [
+        ({"fact": ("torch", "9.9.9")}, "device_identity.torch", "'9.9.9'"),
+        ({"fact": ("cuda", "99.9")}, "device_identity.cuda", "'99.9'"),
+        ({"fact": ("cudnn", 99999)}, "device_identity.cudnn", "99999"),
+        ({"fact": ("driver", "999.1")}, "device_identity.driver", "'999.1'"),
+        ({"fact": ("power_limit_w", 250.0)}, "device_identity.power_limit_w", "250"),
+        ({"fact": ("threads", 7)}, "device_identity.threads", "7"),
+        ({"fact": ("gpu_uuid", "GPU-other")}, "board_of_worker_0", "'GPU-other'"),
+        ({"data_root": "elsewhere"}, "data_root", "'/"),
+        ({"space_text": SPACE.replace("[1, 2, 4, 8]", "[1, 2, 4]")}, "space_definition.values",
+         r"\[1, 2, 4\]"),
+    ],
+)  # fmt: skip
+def test_a_rerun_on_other_hardware_software_data_or_space_file_is_refused(
+    config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    changed: dict[str, Any], setting: str, shown: str,
+) -> None:  # fmt: skip
+    run_search(config(trials=1))
+    before = snapshot(tmp_path / "s.db")
+    if "fact" in changed:
+        key, value = changed.pop("fact")
+        _facts_with(monkeypatch, **{key: value})
+    pattern = f"was run with {setting} = .*; this run has {setting} = {shown}"
+    with pytest.raises(GsearchError, match=pattern):
+        run_search(config(trials=2, **changed))
+    assert snapshot(tmp_path / "s.db") == before
+
+
+def test_each_worker_keeps_its_own_board(
+    config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _facts_with(monkeypatch, gpu_uuid="GPU-a")
+    run_search(config(trials=1))
+    _facts_with(monkeypatch, gpu_uuid="GPU-b")
+    run_search(config(trials=2, worker_index=1))  # another worker on another board: fine
+    with pytest.raises(GsearchError, match="board_of_worker_0 = 'GPU-a'; this run has"):
+        run_search(config(trials=3))  # worker 0 moved to worker 1's board
