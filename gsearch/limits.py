@@ -24,3 +24,6 @@ MAX_LIST_VALUES = 1000
 MAX_WORKER_INDEX = 999
 # Classes of a classifier (profile, calibrate): ImageNet-21k has 21,841.
 MAX_CLASSES = 100_000
+# A space file's size: the shipped ones are under 2 KB; 1,000 policy strings of a
+# 16-layer network fit in 100 KB. A larger file is refused before it is parsed.
+MAX_SPACE_FILE_BYTES = 1 << 20

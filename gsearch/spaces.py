@@ -32,7 +32,7 @@ from typing import Any
 import optuna
 
 from gsearch.errors import GsearchError
-from gsearch.limits import MAX_BATCH, MAX_RESOLUTION_PX
+from gsearch.limits import MAX_BATCH, MAX_LIST_VALUES, MAX_RESOLUTION_PX, MAX_SPACE_FILE_BYTES
 from gsearch.models import layer_specs, list_models
 from gsearch.paths import check_path
 from gsearch.policies import KINDS as POLICY_KINDS
@@ -177,6 +177,12 @@ def load_space(name_or_path: str) -> SearchSpace:
     """Read and validate a search space; every mistake is one line naming file and key."""
     path = space_path(name_or_path)
     where = f"search space {path.name}"
+    size = path.stat().st_size
+    if size > MAX_SPACE_FILE_BYTES:
+        raise GsearchError(
+            f"{where} is {size:,} bytes: at most {MAX_SPACE_FILE_BYTES:,} (a space lists "
+            f"at most {MAX_LIST_VALUES:,} values under a key)"
+        )
     try:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

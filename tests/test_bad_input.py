@@ -45,6 +45,7 @@ SPACES = {
     "batch100000.toml": "epf_batch_sizes = [16, 100000]\n" + SPACE,
     "values200000.toml": SPACE.replace("[1, 2]", "[" + ", ".join(["1"] * 200_000) + "]"),
     "res4096.toml": "epf_resolution = 4096\n" + SPACE,
+    "huge.toml": "# " + "x" * 2_000_000 + "\n" + SPACE,
     # Its default study name, "<stem>-synthetic-proxy", is too long for a folder name.
     "s" * 245 + ".toml": SPACE,
 }
@@ -338,6 +339,8 @@ CASES += [
     ("space-epf-resolution-4096", ["run", "--space", "res4096.toml"], "epf_resolution must be an integer from 8 to 1024 pixels, got 4096"),
     ("space-200000-values", ["run", "--space", "values200000.toml"], "policy.values lists 200,000 values: at most 1,000"),
     ("calibrate-space-200000-values", ["calibrate", "--space", "values200000.toml"], "lists 200,000 values"),
+    ("space-file-huge", ["run", "--space", "huge.toml"], "search space huge.toml is 2,000,108 bytes: at most 1,048,576"),
+    ("calibrate-space-file-huge", ["calibrate", "--space", "huge.toml"], "at most 1,048,576"),
     ("fidelity-space-200000-values", ["fidelity", "--space", "values200000.toml", "--model", "tiny_convnet"], "lists 200,000 values"),
     ("worker-index-negative", ["worker", "--space", "tiny.toml", "--worker-index", "-1"], "--worker-index: expected an integer from 0 to 999, got -1"),
     ("worker-index-huge", ["worker", "--space", "tiny.toml", "--worker-index", "1000"], "--worker-index: expected an integer from 0 to 999, got 1000"),
