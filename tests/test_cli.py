@@ -54,7 +54,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
          "valid G for this model are 1, 2, 4"),
         (["table", "--model", "vgg16"], "unknown model 'vgg16': known models are mobilenet_v1"),
         (["table", "--policy", "G=x"], "malformed policy 'G=x'"),
-        (["table", "--resolution", "-3"], "expected a positive integer"),
+        (["table", "--resolution", "-3"], "expected pixels from 1 to 1024, got -3"),
         (["frobnicate"], "invalid choice"),
     ],
 )  # fmt: skip
