@@ -176,6 +176,7 @@ def train_top1(
             data,
             recipe,
             seeds=seeds,
+            quiet=False,
         )
         out[policy] = {
             "median": summary.median_top1,
@@ -194,6 +195,9 @@ def one_case(
     layer_protocol = default_protocol(
         session.source, repeats=args.repeats, window_s=args.window, warmup_s=args.window
     )
+    console.print(
+        f"{model} {pass_} B={batch}: calibrating {len(target.layers)} layers", highlight=False
+    )
     started = time.perf_counter()
     calibration = calibrate(session, target, step, layer_protocol, directory=folder)
     calibration_s = time.perf_counter() - started
@@ -208,6 +212,7 @@ def one_case(
     network_protocol = replace(
         layer_protocol, repeats=args.network_repeats, window_s=args.network_window
     )
+    console.print(f"measuring {len(candidates)} networks together", highlight=False)
     started = time.perf_counter()
     rows = measure_candidates(
         session,
@@ -257,19 +262,42 @@ def one_case(
         "params": params,
         "groups": groups,
         "layer_costs": layer_costs(model, resolution, calibration),
+        "constants_by_epf": sorted(
+            (p for p in constants if p in by_policy), key=lambda p: by_policy[p].epf
+        ),
     }
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    if seeds:
-        ranked = sorted((p for p in constants if p in by_policy), key=lambda p: by_policy[p].epf)
-        trained = list(dict.fromkeys([best_pick, *ranked[: args.trained_constants]]))
-        top1 = train_top1(model, trained, seeds, args.recipe)
-        result["top1"] = top1
-        # One seed has no spread: then nothing is "within" it.
-        spread = max(v["spread"] for v in top1.values())
-        delta = top1[best_pick]["median"] - top1[best_constant]["median"]
-        result["top1_delta"] = delta
-        result["top1_within_seed_spread"] = abs(delta) <= spread
     return result
+
+
+def add_top1(case: dict[str, Any], args: argparse.Namespace) -> None:
+    """Proxy top-1 of the best per-layer setting and the best constant policies."""
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    if not seeds:
+        return
+    best_pick, best_constant = case["best_per_layer"], case["best_constant"]
+    ranked = case["constants_by_epf"][: args.trained_constants]
+    trained = list(dict.fromkeys([best_pick, *ranked]))
+    top1 = train_top1(case["model"], trained, seeds, args.recipe)
+    case["top1"] = top1
+    # One seed has no spread: then nothing is "within" it.
+    spread = max(v["spread"] for v in top1.values())
+    delta = top1[best_pick]["median"] - top1[best_constant]["median"]
+    case["top1_delta"] = delta
+    case["top1_within_seed_spread"] = abs(delta) <= spread
+
+
+def print_top1(case: dict[str, Any]) -> None:
+    if "top1" not in case:
+        return
+    parts = ", ".join(
+        f"{p} {v['median']:.1f}% (spread {v['spread']:.1f})" for p, v in case["top1"].items()
+    )
+    within = "within" if case["top1_within_seed_spread"] else "outside"
+    console.print(
+        f"proxy top-1 on digits: {parts}; per-layer minus best constant "
+        f"{case['top1_delta']:+.1f} points, {within} the seed spread",
+        highlight=False,
+    )
 
 
 def print_case(case: dict[str, Any]) -> None:
@@ -300,16 +328,6 @@ def print_case(case: dict[str, Any]) -> None:
         "constant policy beyond measurement",
         highlight=False,
     )
-    if "top1" in case:
-        parts = ", ".join(
-            f"{p} {v['median']:.1f}% (spread {v['spread']:.1f})" for p, v in case["top1"].items()
-        )
-        within = "within" if case["top1_within_seed_spread"] else "outside"
-        console.print(
-            f"proxy top-1 on digits: {parts}; per-layer minus best constant "
-            f"{case['top1_delta']:+.1f} points, {within} the seed spread",
-            highlight=False,
-        )
     layers = Table(title="each layer: g of both settings, and its calibrated cost by g")
     layers.add_column("layer")
     layers.add_column(f"g {best}", justify="right")
@@ -324,6 +342,13 @@ def print_case(case: dict[str, Any]) -> None:
         )
         layers.add_row(name, str(g_best), str(g_pick), costs)
     console.print(layers)
+
+
+def _write(out: Path, preset: str, results: list[dict[str, Any]]) -> None:
+    """What is known so far stays on disk if a later step is cut off."""
+    (out / "per_layer_gain.json").write_text(
+        json.dumps({"preset": preset, "cases": results}, indent=1, default=str)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,10 +388,10 @@ def main(argv: list[str] | None = None) -> int:
                 case = one_case(session, model, pass_, batch, args, Path(scratch))
                 results.append(case)
                 print_case(case)
-                # What is known so far stays on disk if a later case is cut off.
-                (args.out / "per_layer_gain.json").write_text(
-                    json.dumps({"preset": args.preset, "cases": results}, indent=1, default=str)
-                )
+                _write(args.out, args.preset, results)
+                add_top1(case, args)
+                print_top1(case)
+                _write(args.out, args.preset, results)
     elapsed = time.perf_counter() - started
     console.print(f"wall {elapsed:.0f} s", highlight=False)
     return 0 if all(math.isfinite(c["gain"]) for c in results) else 1
