@@ -103,4 +103,4 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 def test_the_graph_sees_imports_at_module_and_function_level() -> None:
     graph = _import_graph()
     assert "gsearch.paths" in graph["gsearch.energy.calibrate"]  # module level
-    assert "gsearch.calibration_plan" in graph["gsearch.cli"]  # inside a command function
+    assert "gsearch.calibration_plan" in graph["gsearch.cli.profile"]  # inside a command function

@@ -89,7 +89,7 @@ def test_an_explicit_device_is_one_process_on_it(
 ) -> None:
     import torch
 
-    import gsearch.cli
+    import gsearch.cli.run
     import gsearch.energy.select
     import gsearch.search
     import gsearch.workers
@@ -97,7 +97,7 @@ def test_an_explicit_device_is_one_process_on_it(
     from gsearch.spaces import load_space
 
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setattr(gsearch.cli, "_gpu_count", lambda: 4)  # a host with four GPUs
+    monkeypatch.setattr(gsearch.cli.run, "_gpu_count", lambda: 4)  # a host with four GPUs
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setattr(
         gsearch.energy.select,

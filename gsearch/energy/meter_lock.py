@@ -121,7 +121,9 @@ class MeterLock:
 def _command() -> str:
     """``, gsearch profile``: what holds the meter, for the refusal of the next process."""
     program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if program not in ("gsearch", "cli.py") or len(sys.argv) < 2:  # console script, -m
+    if program == "__main__.py":  # python -m gsearch.cli: .../gsearch/cli/__main__.py
+        program = os.path.basename(os.path.dirname(sys.argv[0]))
+    if program not in ("gsearch", "cli") or len(sys.argv) < 2:  # console script, -m
         return ""
     return f", gsearch {sys.argv[1]}"
 

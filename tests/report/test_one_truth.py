@@ -58,7 +58,7 @@ def test_the_joint_measurement_decides_members_order_and_values(builder) -> None
 
 
 def test_print_csv_json_and_page_show_the_same_front(builder, capsys, tmp_path: Path) -> None:
-    from gsearch.cli import _print_front
+    from gsearch.cli.run import _print_front
 
     made, joint = _joint_study(builder)
     _print_front(made.study, NAMES)

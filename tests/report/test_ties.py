@@ -98,7 +98,7 @@ def test_rule_is_one_sentence() -> None:
 def test_the_printed_front_names_its_ties_and_a_one_seed_top1(
     builder: Callable[..., object], capsys
 ) -> None:
-    from gsearch.cli import _print_front
+    from gsearch.cli.run import _print_front
 
     made = builder()
     made.add(10.0, (9.8, 10.3), [91.0], 4.20)
