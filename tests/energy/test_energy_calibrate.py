@@ -216,14 +216,14 @@ def test_a_calibration_of_another_format_is_refused_by_its_format(tmp_path):
 
 
 def test_cli_csv_that_cannot_be_written_is_one_line_and_keeps_the_calibration(tmp_path, capsys):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
+    blocker = tmp_path / "a-folder.csv"
+    blocker.mkdir()  # its folder exists (checked before measuring); the file cannot be written
     status = main(
         [
             "calibrate", "--model", "tiny_convnet", "--resolution", "32",
             "--batch", "2", "--energy", "time", "--repeats", "1", "--window", "0.02",
             "--warmup", "0", "--cache-dir", str(tmp_path / "cache"), "--quiet",
-            "--csv", str(blocker / "table.csv"),
+            "--csv", str(blocker),
         ]
     )  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
