@@ -276,9 +276,19 @@ def add_top1(case: dict[str, Any], args: argparse.Namespace) -> None:
         return
     best_pick, best_constant = case["best_per_layer"], case["best_constant"]
     ranked = case["constants_by_epf"][: args.trained_constants]
-    trained = list(dict.fromkeys([best_pick, *ranked]))
-    top1 = train_top1(case["model"], trained, seeds, args.recipe)
+    wanted = list(dict.fromkeys([best_pick, *ranked]))
+    # Two policies that build the same network (a per-layer pick that is a constant
+    # policy) are trained once.
+    network = {
+        p: tuple(layer.groups for layer in policy_layers(case["model"], p, case["resolution"]))
+        for p in wanted
+    }
+    trained = list({network[p]: p for p in reversed(wanted)}.values())
+    results = train_top1(case["model"], trained, seeds, args.recipe)
+    by_network = {network[p]: results[p] for p in trained}
+    top1 = {p: by_network[network[p]] for p in wanted}
     case["top1"] = top1
+    case["top1_trained"] = trained
     # One seed has no spread: then nothing is "within" it.
     spread = max(v["spread"] for v in top1.values())
     delta = top1[best_pick]["median"] - top1[best_constant]["median"]
