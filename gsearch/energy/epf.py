@@ -167,14 +167,15 @@ class EpfProtocol:
 
 # The defaults above are for energy counters: NVML's ticks every 100 ms and needs windows
 # of a second. The time meter reads a nanosecond clock with no tick to wait for; what
-# limits it is how much the steps themselves vary (BENCHMARKS.md, "Predictor accuracy"),
-# which 5 interleaved windows average as well at 0.3 s, and a trial's EPF takes 3-4.5 s
-# instead of 7 s on cpu-2c (BENCHMARKS.md, "The main job").
+# limits it is how much the steps themselves vary. With protocol 3 (the fastest of 5
+# windows, beside the baseline) 0.2 s windows repeat within 5% from process to process on
+# a quiet cpu-2c (BENCHMARKS.md, "EPF that repeats"), and they win back the time the
+# baseline and the joint measurement of the front cost the main job.
 # CPU meters (time, RAPL) take the fastest window on one thread (see EpfProtocol).
 _SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     TIME_SOURCE: {
-        "window_s": 0.3,
-        "warmup_s": 0.3,
+        "window_s": 0.2,
+        "warmup_s": 0.2,
         "preroll_s": 0.05,
         "estimator": "min",
         "cpu_threads": 1,

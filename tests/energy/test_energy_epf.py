@@ -347,13 +347,13 @@ def test_precision_benchmark_prints_the_diagnosis(sim_session, monkeypatch):
 def test_the_time_meter_defaults_to_short_windows_and_counters_to_one_second() -> None:
     """A clock has no tick to wait for; an energy counter's windows stay 1 s."""
     clock = default_protocol("time")
-    assert (clock.window_s, clock.warmup_s, clock.preroll_s) == (0.3, 0.3, 0.05)
+    assert (clock.window_s, clock.warmup_s, clock.preroll_s) == (0.2, 0.2, 0.05)
     for counter in ("nvml", "model"):
         assert default_protocol(counter) == EpfProtocol()
     # RAPL keeps 1 s windows; like the time meter it takes the fastest, on one thread.
     assert default_protocol("rapl") == EpfProtocol(estimator="min", cpu_threads=1)
     changed = default_protocol("time", window_s=2.0, repeats=3)
-    assert (changed.window_s, changed.warmup_s, changed.repeats) == (2.0, 0.3, 3)
+    assert (changed.window_s, changed.warmup_s, changed.repeats) == (2.0, 0.2, 3)
 
 
 def test_a_session_measures_with_its_meters_default_when_given_no_protocol() -> None:
