@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,31 +54,21 @@ def measure_once(args: argparse.Namespace) -> dict[str, Any]:
     )
     from gsearch.models import get_family
 
-    torch_threads = args.threads
-    if torch_threads:
-        import torch
-
-        torch.set_num_threads(torch_threads)
     step = StepConfig(batch=args.batch, resolution=args.resolution, num_classes=10)
     baseline = str(get_family(args.model).default_policy)
     policies = [p for p in args.policies.split(",") if p]
     with open_session("cpu", "time") as session:
         protocol = default_protocol(session.source, repeats=args.repeats)
-        candidates = [
+        networks = [
             registry_candidate(args.model, p, num_classes=10, resolution=args.resolution)
-            for p in [*policies, f"{baseline}"]
+            for p in [*policies, baseline]
         ]
-        # The baseline is listed twice when it is one of the networks: measure it as a
-        # network under another label.
-        labelled = []
-        for index, candidate in enumerate(candidates):
-            if index == len(candidates) - 1:
-                candidate = type(candidate)("baseline", baseline, candidate.build, candidate.score)
-            labelled.append(candidate)
+        # The baseline is also one of the networks: its row is labelled apart.
+        base = replace(networks.pop(), model="baseline")
         # The rows are read against the baseline as gsearch reads them (``current``); the
         # baseline's own windows, as a row, feed the other estimators.
         rows = measure_candidates(
-            session, labelled, [args.batch], step, protocol, baseline=labelled[-1]
+            session, [*networks, base], [args.batch], step, protocol, baseline=base
         )
     return {
         "pid": os.getpid(),
@@ -178,7 +169,6 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--load", type=int, default=0, help="cores kept busy meanwhile")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between runs")
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
