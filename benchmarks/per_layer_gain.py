@@ -45,6 +45,7 @@ from gsearch.count import count_model
 from gsearch.energy.calibrate import Calibration, calibrate
 from gsearch.energy.epf import EpfResult, default_protocol, measure_candidates, open_session
 from gsearch.energy.steps import StepConfig
+from gsearch.errors import GsearchError
 from gsearch.layers import valid_groups
 from gsearch.models import create_model, get_family, layer_specs
 from gsearch.paper import PAPER_POLICIES
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     args.recipe = PRESETS[args.preset].get("recipe", {})
     args.trained_constants = PRESETS[args.preset].get("trained_constants", 2)
     args.constants = args.constants or None  # None: every constant policy
+    for model in args.models.split(","):
+        get_family(model)  # an unknown model: one line naming the known ones, before any work
     args.out.mkdir(parents=True, exist_ok=True)
     cases = []
     for item in args.cases.split(","):
@@ -393,7 +396,6 @@ def main(argv: list[str] | None = None) -> int:
     ):
         console.print(f"energy: {session.source} ({session.choice.reason})", highlight=False)
         for model in args.models.split(","):
-            get_family(model)  # an unknown model: one line naming the known ones
             for pass_, batch in cases:
                 case = one_case(session, model, pass_, batch, args, Path(scratch))
                 results.append(case)
@@ -408,4 +410,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except GsearchError as error:  # bad input or a device that cannot measure: one line
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
