@@ -97,7 +97,7 @@ def test_the_rendered_page(report: Path, browser: Any) -> None:
     assert tied_markers == [len(tied)] * 3
     rows = page.locator("table").first.locator("tr.tied")
     assert rows.count() == len(tied) and "tied with #0" in rows.first.inner_text()
-    assert "tied with the front when some front trial" in page.inner_text("#tie-rule")
+    assert "when no front trial dominates it beyond measurement" in page.inner_text("#tie-rule")
 
     # The hover text of the front's first point (trial #0, the lowest EPF).
     in_xy = [t["name"] for t in drawn if t["axes"] == "xy"]  # DOM order within the subplot
