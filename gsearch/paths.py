@@ -41,8 +41,15 @@ FIDELITY_DIR = STUDIES_DIR / "fidelity"
 
 
 def safe_name(text: str) -> str:
-    """``text`` as one path component: study names and policies may hold ``/`` or ``=``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    """``text`` as one path component: study names and policies may hold ``/`` or ``=``.
+
+    Letters, digits, ``-``, ``_`` and ``.`` stay; any other character is written as
+    ``%`` and the hex of its UTF-8 bytes (``e2gc/digits`` -> ``e2gc%2Fdigits``, ``%`` ->
+    ``%25``), so two names never share a folder (``a/b`` and ``a_b`` did once).
+    """
+    return "".join(
+        c if c.isalnum() or c in "-_." else "".join(f"%{b:02X}" for b in c.encode(errors="surrogatepass")) for c in text
+    )
 
 
 def report_dir(study_name: str) -> Path:
@@ -138,16 +145,17 @@ def check_folder_name(name: str, what: str, folder: Path, *, hint: str) -> None:
         encoded = os.fsencode(safe_name(name + STAGE_SUFFIX))
     except UnicodeEncodeError as error:
         raise ConfigError(
-            f"{what} {_shown(name)} holds {name[error.start : error.end]!r}, which the file "
+            f"{what} {_shown(name)} holds {error.object[error.start : error.end]!r}, which the file "
             f"system cannot encode; {hint}"
         ) from None
-    room = _fs_limit(folder, "PC_NAME_MAX", NAME_MAX_BYTES) - len(STAGE_SUFFIX)
-    length = len(encoded) - len(STAGE_SUFFIX)
+    suffix = safe_name(STAGE_SUFFIX)  # the ladder's second study: '%2Ffull' more
+    room = _fs_limit(folder, "PC_NAME_MAX", NAME_MAX_BYTES) - len(suffix)
+    length = len(encoded) - len(suffix)
     if length > room:
         raise ConfigError(
             f"{what} {_shown(name)} is {length} bytes as a folder name under {folder}/: "
-            f"at most {room} bytes (the file system's {room + len(STAGE_SUFFIX)} less "
-            f"{len(STAGE_SUFFIX)} for its '{STAGE_SUFFIX}' stage); {hint}"
+            f"at most {room} bytes (the file system's {room + len(suffix)} less "
+            f"{len(suffix)} for its '{STAGE_SUFFIX}' stage, written {suffix}); {hint}"
         )
     check_path(folder / safe_name(name + STAGE_SUFFIX), what)
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsearch.errors import ConfigError, ForeignStudy, StorageFull
 from gsearch.paths import check_folder_name, check_path
+
+if TYPE_CHECKING:
+    from gsearch.storage import RunStorage
 
 # gsearch.data and gsearch.storage import torch and optuna: imported where used, so that
 # the command line starts fast.
@@ -73,19 +76,32 @@ def check_free_space(folder: Path, url: str) -> None:
         )
 
 
-def check_run_storage(url: str, studies: tuple[str, ...]) -> None:
+def check_run_storage(
+    url: str,
+    studies: tuple[str, ...],
+    *,
+    heartbeat_s: int | None = None,
+    grace_s: int | None = None,
+) -> RunStorage:
     """The storage can take a run's studies: without creating or changing anything, refuse
     a file that is no Optuna database, a folder that cannot be made, a full device and a
-    study of the same name that another program made."""
+    study of the same name that another program made.
+
+    Returns:
+        The run's storage: opened already (with ``heartbeat_s`` and ``grace_s``) when the
+        database exists, so the run does not open it again; else opened, and created, by
+        the run's first use of it.
+    """
     from gsearch.storage import (
+        RunStorage,
         check_sqlite_file,
-        open_storage,
         redact,
         refuse_foreign_study,
         refuse_memory_storage,
         sqlite_path,
     )
 
+    storage = RunStorage(url, heartbeat_s=heartbeat_s, grace_s=grace_s)
     refuse_memory_storage(url)  # a search in it would be lost with its process
     path = sqlite_path(url)
     if path is not None:
@@ -93,30 +109,34 @@ def check_run_storage(url: str, studies: tuple[str, ...]) -> None:
         if not path.exists() and not path.is_dir():
             check_output_folder(path.parent, f"storage {redact(url)}: its folder")
             check_free_space(path.parent, url)
-            return
+            return storage
         check_sqlite_file(url, create=True)  # folder given, not SQLite, another program's
         check_free_space(path.parent, url)
         if path.stat().st_size == 0:
-            return
+            return storage
     try:
-        storage = open_storage(url, heartbeat_interval=None, create=False)
+        opened = storage.open_existing()
     except ForeignStudy:
         if path is not None:
             raise
-        return  # a server database without Optuna's tables yet: the run creates them
+        return storage  # a server database without Optuna's tables yet: the run creates them
     try:
         for name in studies:
-            refuse_foreign_study(storage, name, url)
-    finally:
-        engine = getattr(storage, "engine", None)
-        if engine is not None:
-            engine.dispose()
+            refuse_foreign_study(opened, name, url)
+    except BaseException:
+        storage.close()
+        raise
+    return storage
 
 
-def check_run(config: Any) -> None:
+def check_run(config: Any) -> RunStorage:
     """Everything a `run` or `worker` needs, before its study is created.
 
     ``config`` is the command's RunConfig (its fields are read by name).
+
+    Returns:
+        The run's storage, checked (:func:`check_run_storage`): pass it on instead of
+        opening the URL again.
     """
     from gsearch.data import check_data_root
 
@@ -131,4 +151,9 @@ def check_run(config: Any) -> None:
             check_output_folder(folder, what)
     check_data_root(config.dataset, config.data_root)
     studies = (config.study, f"{config.study}/full")
-    check_run_storage(config.storage, studies if config.fidelity == "ladder" else studies[:1])
+    return check_run_storage(
+        config.storage,
+        studies if config.fidelity == "ladder" else studies[:1],
+        heartbeat_s=config.heartbeat_s,
+        grace_s=config.grace_s,
+    )

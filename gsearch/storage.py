@@ -312,6 +312,52 @@ def open_storage(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+class RunStorage:
+    """One command's storage, opened once and passed on.
+
+    ``gsearch run`` checks the storage before anything is created (gsearch.preflight);
+    when the database exists, the storage opened for that check is kept here with the
+    run's heartbeat settings, and the study, the ladder's second study, the workers'
+    follower and the front's record all use it. A database that does not exist yet is
+    created on the first :meth:`get`, after every check has passed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        heartbeat_s: int | None = HEARTBEAT_INTERVAL_S,
+        grace_s: int | None = GRACE_PERIOD_S,
+    ) -> None:
+        self.url = url
+        self.heartbeat_s = heartbeat_s
+        self.grace_s = grace_s
+        self.opened: optuna.storages.BaseStorage | None = None
+
+    def open_existing(self) -> optuna.storages.BaseStorage:
+        """Open a database that already holds Optuna's tables, creating nothing; refuse
+        one without them (:class:`ForeignStudy`)."""
+        self.opened = open_storage(
+            self.url, heartbeat_interval=self.heartbeat_s, grace_period=self.grace_s, create=False
+        )
+        return self.opened
+
+    def get(self) -> optuna.storages.BaseStorage:
+        """The storage: the one already opened, else opened (and created) now."""
+        if self.opened is None:
+            self.opened = open_storage(
+                self.url, heartbeat_interval=self.heartbeat_s, grace_period=self.grace_s
+            )
+        return self.opened
+
+    def close(self) -> None:
+        """Let go of the database's connections (a no-op when nothing was opened)."""
+        engine = getattr(self.opened, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        self.opened = None
+
+
 # Workers started together on an empty database all create Optuna's tables; all but
 # one fail (PostgreSQL: "duplicate key ... pg_type_typname_nsp_index", "relation ...
 # already exists"; SQLite: "table ... already exists", "UNIQUE constraint failed:

@@ -23,7 +23,7 @@ from gsearch.pareto import finished
 from gsearch.paths import LOGS_DIR, safe_name
 from gsearch.progress import progress_bar
 from gsearch.search import RunConfig
-from gsearch.storage import open_storage
+from gsearch.storage import RunStorage
 
 LOG_ROOT = LOGS_DIR
 _log = logging.getLogger(__name__)
@@ -75,8 +75,14 @@ def check_meters(config: RunConfig, devices: list[str]) -> None:
         )
 
 
-def run_local_workers(config: RunConfig, workers: int | None) -> int:
-    """Start the workers, follow the study until they exit, and return an exit status."""
+def run_local_workers(
+    config: RunConfig, workers: int | None, storage: RunStorage | None = None
+) -> int:
+    """Start the workers, follow the study until they exit, and return an exit status.
+
+    ``storage`` is the one the command checked (gsearch.preflight.check_run); the
+    follower reads the study through it. Each worker process opens its own.
+    """
     devices = worker_devices(config, workers)
     check_meters(config, devices)
     if config.storage.startswith("sqlite") and len(devices) > 1:
@@ -100,9 +106,10 @@ def run_local_workers(config: RunConfig, workers: int | None) -> int:
         processes.append(
             (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
         )
-    storage = open_storage(config.storage, heartbeat_interval=None)
+    if storage is None:
+        storage = RunStorage(config.storage, heartbeat_s=config.heartbeat_s, grace_s=config.grace_s)
     try:
-        _follow(config, storage, [p for p, _ in processes])
+        _follow(config, storage.get(), [p for p, _ in processes])
     except KeyboardInterrupt:
         for process, _ in processes:
             process.send_signal(signal.SIGINT)

@@ -134,7 +134,7 @@ def test_real_check_on_digits_trains_and_resumes(tmp_path: Path) -> None:
         assert row.proxy_spread_top1 == max(row.proxy_top1s) - min(row.proxy_top1s)
         assert row.gap_top1 == pytest.approx(row.proxy_median_top1 - row.reference_top1)
         assert row.params_m > 0 and row.reference_s > 0
-    assert len(list((tmp_path / "G_16").glob("reference-reference-2ep-*/last.pt"))) == 1
+    assert len(list((tmp_path / "G%3D16").glob("reference-reference-2ep-*/last.pt"))) == 1
     again = check_fidelity(
         "digits", None, "tiny_convnet", ["G=1", "G=16"],
         proxy=TINY_PROXY, reference=reference, seeds=(0, 1), checkpoint_dir=tmp_path,

@@ -15,7 +15,7 @@ def test_every_default_lies_under_studies() -> None:
     for folder in (paths.CHECKPOINTS_DIR, paths.CACHE_DIR, paths.REPORTS_DIR, paths.LOGS_DIR,
                    paths.FIDELITY_DIR):  # fmt: skip
         assert folder.parent == paths.STUDIES_DIR
-    assert paths.report_dir("e2gc/digits") == Path("studies/reports/e2gc_digits")
+    assert paths.report_dir("e2gc/digits") == Path("studies/reports/e2gc%2Fdigits")
 
 
 def test_the_modules_that_still_spell_a_default_agree_with_paths() -> None:
@@ -28,3 +28,17 @@ def test_the_modules_that_still_spell_a_default_agree_with_paths() -> None:
     assert (DEFAULT_CACHE_DIR, LOG_ROOT, STUDIES_DIR) == (
         paths.CACHE_DIR, paths.LOGS_DIR, paths.STUDIES_DIR,
     )  # fmt: skip
+
+
+def test_two_names_never_share_a_folder() -> None:
+    # `a/b` and `a_b` once both became `a_b`: two studies' checkpoints and reports mixed.
+    from urllib.parse import unquote
+
+    names = ["a/b", "a_b", "a b", "a=b", "a%2Fb", "a%b", "G=8", "G_8", "ü/ß", "a→b", "x\udcff"]
+    folders = [paths.safe_name(name) for name in names]
+    assert len(set(folders)) == len(names)
+    for name, folder in zip(names, folders, strict=True):
+        assert "/" not in folder and folder not in (".", "..")
+        assert unquote(folder, errors="surrogatepass") == name  # readable back: %XX is UTF-8
+    assert paths.safe_name("e2gc-digits_proxy.v2") == "e2gc-digits_proxy.v2"  # safe: as typed
+    assert paths.safe_name("e2gc/full") == "e2gc%2Ffull"

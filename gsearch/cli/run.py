@@ -183,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gsearch.workers import run_local_workers
 
     config = run_config_from_args(args)
-    check_run(config)
+    storage = check_run(config)  # opened once here, passed on
     # An explicit device is one process there; only the default spreads over every GPU.
     explicit = args.device not in (None, "auto")
     every_gpu = config.device.startswith("cuda") and not explicit
@@ -194,15 +194,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 "--workers runs proxy or full studies; run the ladder with one worker"
             )
         try:
-            run_local_workers(config, parallel)
+            run_local_workers(config, parallel, storage)
         except KeyboardInterrupt:
             err_console.print("interrupted: finished trials are saved; run again to resume")
             return 130
+        import optuna
+
         from gsearch.pareto import objective_names_of, pareto_front
-        from gsearch.search import load_study
         from gsearch.search.loop import measure_front_again
 
-        study, _ = load_study(config.storage, config.study)
+        study = optuna.load_study(study_name=config.study, storage=storage.get())
         front = pareto_front(study)
         if not front:
             return _no_complete_trial([study])
@@ -211,7 +212,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_failures([study])
         return 0
     try:
-        result = run_search(config)
+        result = run_search(config, storage)
     except KeyboardInterrupt:
         err_console.print(
             f"interrupted: finished trials are saved in study {config.study!r}; "

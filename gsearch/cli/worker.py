@@ -33,9 +33,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from gsearch.search import run_worker
 
     config = run_config_from_args(args)
-    check_run(config)
+    storage = check_run(config)
     try:
-        done = run_worker(config)
+        done = run_worker(config, storage)
     except KeyboardInterrupt:
         err_console.print("worker interrupted: its running trial is marked failed", highlight=False)
         return 130

@@ -50,7 +50,7 @@ from gsearch.search.study import (
     sampler_seed,
 )
 from gsearch.search.trainer import RecipeTrainer
-from gsearch.storage import with_storage_retries
+from gsearch.storage import RunStorage, with_storage_retries
 from gsearch.training import Recipe, prepare_data, recipe_tag
 
 FRONT_EPF_ATTR = JOINT_ATTR
@@ -200,9 +200,11 @@ def open_stage(
     fidelity: str,
     study_name: str,
     probe: MeasuredEnergy,
+    storage: RunStorage,
     sampler: optuna.samplers.BaseSampler | None = None,
 ) -> Stage:
-    """Load the data, open (or create) the study with its pins, build the objective."""
+    """Load the data, open (or create) the study with its pins in the run's storage,
+    build the objective."""
     recipe = config.recipe(fidelity)
     data = prepare_data(config.dataset, recipe, config.data_root, skip_corrupt=config.skip_corrupt)
     if data.skipped_files:
@@ -225,13 +227,7 @@ def open_stage(
         calibrated_binder(config, probe, data.num_classes) if space.kind == "calibrated" else None
     )
     study = open_study(
-        config.storage,
-        study_name,
-        stage_pins(config, fidelity, recipe, data, probe),
-        names,
-        sampler,
-        heartbeat_s=config.heartbeat_s,
-        grace_s=config.grace_s,
+        storage, study_name, stage_pins(config, fidelity, recipe, data, probe), names, sampler
     )
     requeue_lost(study)
     objective = TrialObjective(
@@ -320,6 +316,13 @@ def measure_front_again(config: RunConfig, study: optuna.Study) -> dict[str, Any
 
 
 # ---------------------------------------------------------------- entry points
+def _run_storage(config: RunConfig, given: RunStorage | None) -> RunStorage:
+    """The storage the command opened, else one for ``config.storage`` (API callers)."""
+    if given is not None:
+        return given
+    return RunStorage(config.storage, heartbeat_s=config.heartbeat_s, grace_s=config.grace_s)
+
+
 def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
     probe = open_measured_energy(
         config.energy,
@@ -341,8 +344,13 @@ def _open_probe(config: RunConfig, stack: ExitStack) -> MeasuredEnergy:
     return probe
 
 
-def run_worker(config: RunConfig) -> int:
+def run_worker(config: RunConfig, storage: RunStorage | None = None) -> int:
     """One worker on a shared study: run trials until it holds ``config.trials`` complete.
+
+    Args:
+        config: The run.
+        storage: The storage the command checked (gsearch.preflight.check_run); without
+            it, ``config.storage`` is opened here.
 
     Returns:
         Complete trials in the study when this worker stopped.
@@ -350,18 +358,26 @@ def run_worker(config: RunConfig) -> int:
     if config.fidelity == "ladder":
         raise GsearchError("workers run proxy or full studies; the ladder runs in one process")
     with ExitStack() as stack:
+        storage = _run_storage(config, storage)
         probe = _open_probe(config, stack)
-        stage = open_stage(config, config.fidelity, config.study, probe)
+        stage = open_stage(config, config.fidelity, config.study, probe, storage)
         _run_stage(stage, config, config.trials)
         return len(complete(stage.study))
 
 
-def run_search(config: RunConfig) -> SearchResult:
-    """Run (or resume) the study of ``config``; for ``ladder``, then its full-fidelity study."""
+def run_search(config: RunConfig, storage: RunStorage | None = None) -> SearchResult:
+    """Run (or resume) the study of ``config``; for ``ladder``, then its full-fidelity study.
+
+    Args:
+        config: The run.
+        storage: The storage the command checked (gsearch.preflight.check_run), which
+            both of a ladder's studies use; without it, ``config.storage`` is opened here.
+    """
     first = "proxy" if config.fidelity == "ladder" else config.fidelity
     with ExitStack() as stack:
+        storage = _run_storage(config, storage)
         probe = _open_probe(config, stack)
-        stage = open_stage(config, first, config.study, probe)
+        stage = open_stage(config, first, config.study, probe, storage)
         _run_stage(stage, config, config.trials)
         remeasure_front(stage.study, probe)
         if config.fidelity != "ladder":
@@ -373,6 +389,7 @@ def run_search(config: RunConfig) -> SearchResult:
             "full",
             f"{config.study}/full",
             probe,
+            storage,
             optuna.samplers.RandomSampler(sampler_seed(config.seed)),
         )
         queued = {

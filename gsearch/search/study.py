@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gsearch.errors import GsearchError
 from gsearch.spaces import SearchSpace
-from gsearch.storage import is_foreign_study, open_storage, redact
+from gsearch.storage import RunStorage, is_foreign_study, open_storage, redact
 
 ATTR_PREFIX = "gsearch:"
 # ``board_of_worker_<index>``: pinned by the first run of each worker index, not the study's
@@ -115,21 +115,19 @@ def is_gsearch_study(system_attrs: Mapping[str, Any]) -> bool:
 
 
 def open_study(
-    storage_url: str,
+    run_storage: RunStorage,
     name: str,
     pins: Mapping[str, Any],
     names: tuple[str, str, str],
     sampler: optuna.samplers.BaseSampler,
-    *,
-    heartbeat_s: int | None,
-    grace_s: int | None,
 ) -> optuna.Study:
-    """Create or resume study ``name``, refusing one whose pinned settings differ.
+    """Create or resume study ``name`` in the run's storage, refusing one whose pinned
+    settings differ.
 
     Nothing is written into an existing study before its settings are checked: a
     refused run leaves it as it was.
     """
-    storage = open_storage(storage_url, heartbeat_interval=heartbeat_s, grace_period=grace_s)
+    storage = run_storage.get()
     study = optuna.create_study(
         study_name=name,
         storage=storage,

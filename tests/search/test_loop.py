@@ -195,3 +195,31 @@ def test_full_fidelity_on_an_imagenet_folder_with_a_corrupt_image(tmp_path: Path
     assert all(
         t.user_attrs["dataset"] == "imagenet" and t.user_attrs["fidelity"] == "full" for t in trials
     )
+
+
+def test_a_run_opens_its_storage_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Preflight's check, the study, a ladder's second study and the front's record share
+    # one opened storage: counted where Optuna's storage is built.
+    import gsearch.storage
+
+    built: list[str] = []
+    real = gsearch.storage._HeartbeatTolerantStorage
+
+    class Counted(real):  # type: ignore[misc, valid-type]
+        def __init__(self, url: str, **kwargs: Any) -> None:
+            built.append(url)
+            super().__init__(url, **kwargs)
+
+    monkeypatch.setattr(gsearch.storage, "_HeartbeatTolerantStorage", Counted)
+    (tmp_path / "tiny.toml").write_text(SPACE)
+    url = f"sqlite:///{tmp_path}/s.db"
+    run = ["run", "--space", "tiny.toml", "--energy", "model", "--quiet", "--storage", url,
+           "--recipe", "epochs=1", "--recipe", "batch_size=32"]  # fmt: skip
+    # A new database, created by the run itself; the ladder's two studies in it.
+    assert main([*run, "--trials", "1", "--fidelity", "ladder", "--study", "l"]) == 0
+    assert built == [url]
+    study = optuna.load_study(study_name="l/full", storage=url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 1
+    # An existing database: opened by the check, then used.
+    assert main(["worker", *run[1:], "--trials", "2", "--study", "l"]) == 0
+    assert built == [url] * 2
