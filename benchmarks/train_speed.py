@@ -7,7 +7,12 @@
    MobileNet-V1 (G=8) and ResNeXt-50 (g=32) at 32x32, on synthetic images
    (speed only: their accuracy means nothing), median of ``--repeats``.
 
+3. ``--layouts G=1,G=2,...``: the proxy on digits of each MobileNet-V1 policy in NCHW and
+   in channels-last, alternated ``--rounds`` times in one process (wall s, top-1): the
+   measurement behind the search's channels-last training on the CPU.
+
     PYTHONPATH=. .venv/bin/python benchmarks/train_speed.py --threads 2 --out /tmp/train_speed
+    PYTHONPATH=. .venv/bin/python benchmarks/train_speed.py --layouts G=1,G=2,G=8,G=64
 """
 
 from __future__ import annotations
@@ -48,6 +53,46 @@ def proxy_on_digits(seed: int, quiet: bool) -> dict[str, Any]:
     }
 
 
+def layouts(policies: list[str], rounds: int) -> list[dict[str, Any]]:
+    """The proxy on digits of each policy, NCHW and channels-last alternated ``rounds``
+    times (the machine's drift falls on both alike)."""
+    data = prepare_data("digits", PROXY)
+    rows = []
+    for policy in policies:
+        for _ in range(rounds):
+            for channels_last in (False, True):
+                torch.manual_seed(0)
+                model = create_model("mobilenet_v1", policy=policy, num_classes=data.num_classes)
+                start = time.perf_counter()
+                metrics = train(
+                    model, data, PROXY.with_(seed=0, channels_last=channels_last), quiet=True
+                )
+                rows.append(
+                    {
+                        "policy": policy,
+                        "channels_last": channels_last,
+                        "wall_s": time.perf_counter() - start,
+                        "top1": metrics.top1,
+                    }
+                )
+    return rows
+
+
+def print_layouts(console: Console, rows: list[dict[str, Any]], threads: int) -> None:
+    table = Table(title=f"proxy on digits, MobileNet-V1, {threads} threads: NCHW vs channels-last")
+    for column in ("policy", "NCHW wall s", "channels-last wall s", "ratio", "top-1 NCHW / CL"):
+        table.add_column(column, justify="right")
+    for policy in dict.fromkeys(r["policy"] for r in rows):
+        mine = [r for r in rows if r["policy"] == policy]
+        nchw = [r for r in mine if not r["channels_last"]]
+        last = [r for r in mine if r["channels_last"]]
+        a = statistics.median(r["wall_s"] for r in nchw)
+        b = statistics.median(r["wall_s"] for r in last)
+        table.add_row(policy, f"{a:.1f}", f"{b:.1f}", f"{b / a:.2f}",
+                      f"{nchw[0]['top1']:.2f} / {last[0]['top1']:.2f}")  # fmt: skip
+    console.print(table)
+
+
 def throughput(
     model_name: str, policy: str, batch_size: int, steps: int, repeats: int
 ) -> list[float]:
@@ -75,9 +120,20 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=None, help="folder for train_speed.json")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--layouts", help="policies to train in both memory layouts (only)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations per layout")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     console = Console()
+    if args.layouts:
+        rows = layouts(args.layouts.split(","), args.rounds)
+        print_layouts(console, rows, args.threads)
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
+                      "torch": torch.__version__, "layouts": rows}  # fmt: skip
+            (args.out / "train_layouts.json").write_text(json.dumps(result, indent=2))
+        return 0
 
     proxy_runs = [proxy_on_digits(seed, args.quiet) for seed in range(args.proxy_runs)]
     speeds = {

@@ -108,11 +108,11 @@ def test_an_explicit_device_is_one_process_on_it(
     )
     started: list[tuple[str, Any]] = []
 
-    def searched(config: Any) -> None:
+    def searched(config: Any, storage: Any = None) -> None:
         started.append(("search", config.device))
         raise KeyboardInterrupt  # stop where the work would start
 
-    def workers(config: Any, count: int | None) -> int:
+    def workers(config: Any, count: int | None, storage: Any = None) -> int:
         started.append(("workers", gsearch.workers.worker_devices(config, count)))
         raise KeyboardInterrupt
 

@@ -126,6 +126,14 @@ def test_pins_are_recorded(config: MakeConfig, tmp_path: Path) -> None:
         assert ATTR_PREFIX + key in attrs, key
     assert attrs[ATTR_PREFIX + "protocol"]["version"] >= 2
     assert attrs[ATTR_PREFIX + "recipe"]["epochs"] == 1
+    assert attrs[ATTR_PREFIX + "recipe"]["channels_last"] is True  # the CPU's layout, pinned
+
+
+def test_the_cpu_trains_channels_last_unless_told_otherwise(config: MakeConfig) -> None:
+    assert config().recipe("proxy").channels_last and config().recipe("full").channels_last
+    told = config(recipe_overrides={"channels_last": False})
+    assert not told.recipe("proxy").channels_last
+    assert not config(device="cuda").recipe("proxy").channels_last  # unmeasured there
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "tpe", "random", "grid"])
