@@ -47,9 +47,12 @@ def safe_name(text: str) -> str:
     ``%`` and the hex of its UTF-8 bytes (``e2gc/digits`` -> ``e2gc%2Fdigits``, ``%`` ->
     ``%25``), so two names never share a folder (``a/b`` and ``a_b`` did once).
     """
-    return "".join(
-        c if c.isalnum() or c in "-_." else "".join(f"%{b:02X}" for b in c.encode(errors="surrogatepass")) for c in text
-    )
+    return "".join(c if c.isalnum() or c in "-_." else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    """``%`` and the hex of each UTF-8 byte (a lone surrogate too: names come from argv)."""
+    return "".join(f"%{byte:02X}" for byte in char.encode(errors="surrogatepass"))
 
 
 def report_dir(study_name: str) -> Path:
@@ -145,8 +148,8 @@ def check_folder_name(name: str, what: str, folder: Path, *, hint: str) -> None:
         encoded = os.fsencode(safe_name(name + STAGE_SUFFIX))
     except UnicodeEncodeError as error:
         raise ConfigError(
-            f"{what} {_shown(name)} holds {error.object[error.start : error.end]!r}, which the file "
-            f"system cannot encode; {hint}"
+            f"{what} {_shown(name)} holds {error.object[error.start : error.end]!r}, which "
+            f"the file system cannot encode; {hint}"
         ) from None
     suffix = safe_name(STAGE_SUFFIX)  # the ladder's second study: '%2Ffull' more
     room = _fs_limit(folder, "PC_NAME_MAX", NAME_MAX_BYTES) - len(suffix)
