@@ -27,3 +27,9 @@ MAX_CLASSES = 100_000
 # A space file's size: the shipped ones are under 2 KB; 1,000 policy strings of a
 # 16-layer network fit in 100 KB. A larger file is refused before it is parsed.
 MAX_SPACE_FILE_BYTES = 1 << 20
+# Measurement windows (profile, calibrate): the protocol takes 5 windows of 0.3-1 s per
+# row; 1,000 windows or a 60 s window already make one row take minutes, and a typo of
+# 100,000,000 would measure for years.
+MAX_REPEATS = 1000
+MAX_WINDOW_S = 60.0
+MAX_WARMUP_S = 600.0

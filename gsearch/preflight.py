@@ -55,6 +55,17 @@ def check_output_folder(path: str | os.PathLike[str], what: str) -> None:
         raise ConfigError(f"{what} {folder} cannot be written: {existing} is not writable")
 
 
+def check_output_file(path: str | os.PathLike[str], what: str) -> None:
+    """``path`` names a file that can be written (made, or replaced); nothing is made."""
+    file = Path(path)
+    check_path(file, what)
+    if file.is_dir():
+        raise ConfigError(f"{what} {file} is a folder, not a file: pass a file name")
+    check_output_folder(file.parent, f"{what}'s folder")
+    if file.exists() and not os.access(file, os.W_OK):
+        raise ConfigError(f"{what} {file} cannot be written: the file is read-only")
+
+
 def check_input_file(path: str | os.PathLike[str], what: str) -> None:
     """``path`` is a file that exists (not a folder)."""
     check_path(path, what)

@@ -249,6 +249,20 @@ def _missing_driver(error: ImportError, url: str) -> StorageUnavailable:
     )
 
 
+def _check_dialect(url: str) -> None:
+    """Refuse a URL of something that is not a database (``redis://``, ``http://``)."""
+    try:
+        sqlalchemy.engine.make_url(url).get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        scheme = url.partition("://")[0]
+        raise StorageUnavailable(
+            f"storage {redact(url)}: {scheme!r} is not a database that Optuna's storage can "
+            "use: use sqlite:///path.db, postgresql://host/db or mysql://host/db"
+        ) from None
+    except sqlalchemy.exc.ArgumentError:
+        pass  # malformed URLs get their message where the storage is opened
+
+
 def open_storage(
     url: str,
     *,
@@ -276,6 +290,7 @@ def open_storage(
             f"storage {redact(url)!r} is not a URL: use sqlite:///path.db or postgresql://host/db"
         )
     refuse_memory_storage(url, shows=None if create else "it holds no study to read")
+    _check_dialect(url)
     check_sqlite_file(url, create)
     for delay_s in (*CREATION_RACE_DELAYS_S, None):
         try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
-from gsearch.errors import GsearchError
+from gsearch.errors import ConfigError, GsearchError
 from gsearch.pareto import finished
 from gsearch.paths import LOGS_DIR, safe_name
 from gsearch.progress import progress_bar
@@ -55,6 +55,31 @@ def worker_devices(config: RunConfig, workers: int | None) -> list[str]:
         count = workers or gpus
         return [f"cuda:{index % gpus}" for index in range(count)]
     return ["cpu"] * (workers or 1)
+
+
+def check_local_workers(workers: int, device: str) -> None:
+    """Refuse more local workers than the host has CPU cores (or GPUs, on a GPU host).
+
+    Each worker is a process that loads PyTorch (about 0.5 GB) and trains: beyond one per
+    core or GPU they only share the same hardware, and thousands would exhaust memory.
+    """
+    cores = os.cpu_count() or 1
+    if workers <= cores:
+        return
+    limit, what = cores, f"{cores} CPU cores"
+    if device.startswith("cuda"):
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if workers <= gpus:
+            return
+        if gpus > cores:
+            limit, what = gpus, f"{gpus} GPUs"
+    raise ConfigError(
+        f"--workers {workers}: this host has {what}, so at most {limit} local workers "
+        "(each is a process that trains on its own core or GPU); start more with "
+        "`gsearch worker` on other hosts sharing the --storage"
+    )
 
 
 def check_meters(config: RunConfig, devices: list[str]) -> None:

@@ -96,6 +96,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "afolder").mkdir()
     (root / "afolder" / "keep.txt").write_text("a folder")
     (root / "afile").write_text("a file, not a folder")
+    (root / "keys.json").write_text('{"study": "x"}')
     (root / "empty.db").write_bytes(b"")
     (root / "corrupt.db").write_bytes(b"\x00garbage" * 512)
     with sqlite3.connect(root / "other.db") as other:
@@ -200,6 +201,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("storage-other-program", [*RUN, "--storage", "sqlite:///other.db"], "holds the tables invoices, not an Optuna storage"),
     ("storage-under-a-file", [*RUN, "--storage", "sqlite:///afile/sub/g.db"], "afile is a file, not a folder"),
     ("storage-mysql-driver", [*RUN, "--storage", MYSQL], "the mysql driver is not installed (Python module 'MySQLdb'): pip install mysqlclient"),
+    ("storage-redis", [*RUN, "--storage", "redis://127.0.0.1:6379"], "storage redis://127.0.0.1:6379: 'redis' is not a database that Optuna's storage can use"),
+    ("report-storage-http", ["report", "--storage", "http://example.com/db"], "'http' is not a database that Optuna's storage can use"),
+    ("dashboard-storage-redis", ["dashboard", "--storage", "redis://u:pw@127.0.0.1:6379"], "storage redis://u:***@127.0.0.1:6379: 'redis' is not a database"),
     ("storage-pg-down", [*RUN, "--storage", PG_DOWN], "cannot open storage postgresql://user:***@127.0.0.1:9/gsearch"),
     ("study-foreign", [*RUN, "--storage", "sqlite:///foreign.db", "--study", "theirs"], "study 'theirs' in sqlite:///foreign.db was made by another program"),
     # ------------------------------------------------------------ run: data and folders
@@ -214,6 +218,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("worker-no-space", ["worker"], "the following arguments are required: --space"),
     ("worker-foreign", ["worker", "--space", "tiny.toml", "--energy", "model", "--storage", "sqlite:///foreign.db", "--study", "theirs"], "was made by another program"),
     ("worker-corrupt", ["worker", "--space", "tiny.toml", "--energy", "model", "--storage", "sqlite:///corrupt.db"], "is not an SQLite database"),
+    ("worker-config-json-missing", ["worker", "--config-json", "nowhere.json"], "--config-json nowhere.json does not exist"),
+    ("worker-config-json-folder", ["worker", "--config-json", "afolder"], "--config-json afolder is a folder, not a file"),
+    ("worker-config-json-not-json", ["worker", "--config-json", "afile"], "--config-json afile is not a run's settings as `gsearch run --workers` writes them (JSONDecodeError: Expecting value"),
+    ("worker-config-json-other-json", ["worker", "--config-json", "keys.json"], "--config-json keys.json is not a run's settings as `gsearch run --workers` writes them (KeyError: 'space')"),
     ("worker-heartbeat", ["worker", "--space", "tiny.toml", "--heartbeat", "-1"], "--heartbeat: expected a positive integer, got -1"),
     ("worker-pg-down", ["worker", "--space", "tiny.toml", "--energy", "model", "--storage", PG_DOWN], "postgresql://user:***@127.0.0.1:9"),
     # ------------------------------------------------------------ report
@@ -244,7 +252,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("profile-window-nan", ["profile", "--window", "nan"], "--window: expected a finite number > 0, got 'nan'"),
     ("profile-window-zero", ["profile", "--window", "0"], "--window: expected a finite number > 0, got '0'"),
     ("profile-warmup-inf", ["profile", "--warmup", "inf"], "--warmup: expected a finite number >= 0, got 'inf'"),
-    ("profile-repeats-zero", ["profile", "--repeats", "0"], "--repeats: expected a positive integer, got 0"),
+    ("profile-repeats-zero", ["profile", "--repeats", "0"], "--repeats: expected 1 to 1000 windows, got 0"),
     ("profile-batch-zero", ["profile", "--batch", "0"], "batch sizes must be positive integers, got '0'"),
     ("profile-batch-word", ["profile", "--batch", "big"], "malformed batch list 'big'"),
     ("profile-batch-empty-part", ["profile", "--batch", "1,,2"], "malformed batch list '1,,2'"),
@@ -264,6 +272,11 @@ CASES: list[tuple[str, list[str], str]] = [
     # ------------------------------------------------------------ fidelity
     ("fidelity-checkpoints-file", ["fidelity", "--checkpoints", "afile"], "--checkpoints afile is a file, not a folder"),
     ("fidelity-seeds-words", ["fidelity", "--seeds", "a,b"], "--seeds: expected integers separated by commas, got 'a,b'"),
+    ("fidelity-seeds-negative", ["fidelity", "--seeds", "0,-1"], "--seeds: expected seeds from 0 to 4294967295 separated by commas, got '0,-1'"),
+    ("fidelity-seeds-empty", ["fidelity", "--seeds", ""], "--seeds: expected integers separated by commas, got ''"),
+    ("run-seeds-negative", [*RUN, "--seeds", "3,-1"], "--seeds: expected seeds from 0 to 4294967295"),
+    ("run-seeds-huge", [*RUN, "--seeds", f"1,{2**32}"], "--seeds: expected seeds from 0 to 4294967295"),
+    ("run-seeds-too-many", [*RUN, "--seeds", ",".join(map(str, range(101)))], "--seeds: expected at most 100 seeds"),
     ("fidelity-sample-zero", ["fidelity", "--sample", "0"], "--sample: expected a positive integer, got 0"),
     ("fidelity-no-root", ["fidelity", "--dataset", "imagenet"], "dataset 'imagenet' needs a data root"),
     ("fidelity-root-file", ["fidelity", "--dataset", "imagenet", "--data-root", "afile"], "data root afile is a file, not a folder"),
@@ -306,6 +319,8 @@ CASES += [
     ("calibrate-cache-too-long", ["calibrate", "--cache-dir", LONG], TOO_LONG_NAME),
     ("calibrate-csv-too-long", ["calibrate", "--csv", f"{LONG}.csv"], "holds a name of 304 bytes"),
     ("calibrate-csv-under-file", ["calibrate", "--csv", "afile/t.csv"], "--csv's folder afile is a file, not a folder"),
+    ("calibrate-csv-folder", ["calibrate", "--csv", "afolder"], "--csv afolder is a folder, not a file: pass a file name"),
+    ("calibrate-csv-empty", ["calibrate", "--csv", ""], "--csv: expected a value, got an empty string"),
     ("fidelity-checkpoints-too-long", ["fidelity", "--checkpoints", f"x/{LONG}"], TOO_LONG_NAME),
     ("data-root-too-long", [*RUN, "--dataset", "imagenet", "--data-root", LONG], f"data root {LONG[:40]!r}... (300 characters) {TOO_LONG_NAME}"),
     ("space-path-too-long", ["run", "--space", f"{LONG}.toml"], "search space"),
@@ -344,8 +359,13 @@ CASES += [
     ("fidelity-space-200000-values", ["fidelity", "--space", "values200000.toml", "--model", "tiny_convnet"], "lists 200,000 values"),
     ("worker-index-negative", ["worker", "--space", "tiny.toml", "--worker-index", "-1"], "--worker-index: expected an integer from 0 to 999, got -1"),
     ("worker-index-huge", ["worker", "--space", "tiny.toml", "--worker-index", "1000"], "--worker-index: expected an integer from 0 to 999, got 1000"),
+    ("workers-beyond-the-host", [*RUN, "--workers", "100000"], f"--workers 100000: this host has {os.cpu_count()} CPU cores, so at most {os.cpu_count()} local workers"),
     ("worker-index-word", ["worker", "--space", "tiny.toml", "--worker-index", "two"], "--worker-index: expected an integer from 0 to 999, got 'two'"),
     ("profile-batch-100000", ["profile", "--batch", "1,100000"], "batch sizes must be at most 4096 frames"),
+    ("profile-repeats-huge", ["profile", "--repeats", "100000000"], "--repeats: expected 1 to 1000 windows, got 100000000"),
+    ("profile-window-huge", ["profile", "--window", "1e300"], "--window: expected more than 0 to 60 seconds, got '1e300'"),
+    ("calibrate-warmup-huge", ["calibrate", "--warmup", "3601"], "--warmup: expected 0 to 600 seconds, got '3601'"),
+    ("calibrate-repeats-huge", ["calibrate", "--repeats", "5000"], "--repeats: expected 1 to 1000 windows"),
     ("profile-resolution-4096", ["profile", "--resolution", "4096"], "--resolution: expected pixels from 1 to 1024, got 4096"),
     ("profile-classes-huge", ["profile", "--num-classes", "1000000000"], "--num-classes: expected 1 to 100000 classes"),
     ("calibrate-batch-100000", ["calibrate", "--batch", "100000"], "--batch: expected a batch of 1 to 4096 frames, got 100000"),

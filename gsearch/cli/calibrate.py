@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from gsearch import paths
@@ -13,10 +12,11 @@ from gsearch.cli.types import (
     WINDOW_HELP,
     _batch,
     _classes,
-    _non_negative_float,
-    _positive_float,
-    _positive_int,
+    _repeats,
     _side_px,
+    _text,
+    _warmup_s,
+    _window_s,
 )
 from gsearch.errors import GsearchError
 
@@ -48,11 +48,11 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--eager", action="store_true", help="eager steps instead of a CUDA graph")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--repeats", type=_positive_int, default=5, help="windows per entry")
-    p.add_argument("--window", type=_positive_float, default=None, help=WINDOW_HELP)
-    p.add_argument("--warmup", type=_non_negative_float, default=None, help=WARMUP_HELP)
+    p.add_argument("--repeats", type=_repeats, default=5, help="windows per entry")
+    p.add_argument("--window", type=_window_s, default=None, help=WINDOW_HELP)
+    p.add_argument("--warmup", type=_warmup_s, default=None, help=WARMUP_HELP)
     p.add_argument("--cache-dir", default=str(paths.CACHE_DIR), help="cache folder")
-    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
+    p.add_argument("--csv", type=_text, metavar="PATH", help="also write the table as CSV to PATH")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_calibrate)
 
@@ -63,15 +63,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from gsearch.energy.epf import default_protocol, open_session
     from gsearch.energy.meter_lock import hold_meter
     from gsearch.energy.steps import StepConfig
-    from gsearch.preflight import check_output_folder
+    from gsearch.preflight import check_output_file, check_output_folder
     from gsearch.progress import progress_bar
     from gsearch.spaces import load_space
 
     # What it writes, checked before minutes of measuring: nothing is made yet.
     check_output_folder(args.cache_dir, "--cache-dir")
-    if args.csv:
-        paths.check_path(args.csv, "--csv")
-        check_output_folder(os.path.dirname(args.csv) or ".", "--csv's folder")
+    if args.csv is not None:
+        check_output_file(args.csv, "--csv")
     space = load_space(args.space) if args.space else None
     if space is not None and args.model not in space.models:
         raise GsearchError(

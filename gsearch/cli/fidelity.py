@@ -6,7 +6,13 @@ import argparse
 
 from gsearch import paths
 from gsearch.cli.app import console, err_console
-from gsearch.cli.types import _check_device, _positive_int, _recipe_override, _text
+from gsearch.cli.types import (
+    _check_device,
+    _positive_int,
+    _recipe_override,
+    _seed_list,
+    _text,
+)
 from gsearch.errors import GsearchError
 
 
@@ -31,7 +37,9 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sample", type=_positive_int, default=5, help="policies to check (with --space)"
     )
-    p.add_argument("--seeds", default="0,1,2", help="proxy seeds, comma separated")
+    p.add_argument(
+        "--seeds", type=_seed_list, default=(0, 1, 2), help="proxy seeds, comma separated"
+    )
     p.add_argument("--reference-epochs", type=_positive_int, help="epochs of the reference run")
     p.add_argument(
         "--recipe",
@@ -77,12 +85,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     from gsearch.progress import progress_bar
     from gsearch.training import get_recipe
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise GsearchError(
-            f"--seeds: expected integers separated by commas, got {args.seeds!r}"
-        ) from None
+    seeds = list(args.seeds)
     from gsearch.data import check_data_root
     from gsearch.models import layer_specs
     from gsearch.policies import fits, parse_policy

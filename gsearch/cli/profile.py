@@ -14,11 +14,11 @@ from gsearch.cli.types import (
     WARMUP_HELP,
     WINDOW_HELP,
     _classes,
-    _non_negative_float,
-    _positive_float,
-    _positive_int,
+    _repeats,
     _side_px,
     _text,
+    _warmup_s,
+    _window_s,
 )
 
 
@@ -64,7 +64,7 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--formulation", choices=("sum", "anchor", "scaled"), help="predictor formulation"
     )
-    p.add_argument("--repeats", type=_positive_int, default=5, help="windows per row")
+    p.add_argument("--repeats", type=_repeats, default=5, help="windows per row")
     p.add_argument("--resolution", type=_side_px, default=224, help="input size, pixels")
     p.add_argument(
         "--num-classes",
@@ -76,8 +76,8 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="store_true", help="one 20 s window per row")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--window", type=_positive_float, default=None, help=WINDOW_HELP)
-    p.add_argument("--warmup", type=_non_negative_float, default=None, help=WARMUP_HELP)
+    p.add_argument("--window", type=_window_s, default=None, help=WINDOW_HELP)
+    p.add_argument("--warmup", type=_warmup_s, default=None, help=WARMUP_HELP)
     p.add_argument("--cache-dir", type=_text, default=str(paths.CACHE_DIR), help="cache folder")
     p.add_argument("--no-cache", action="store_true", help="measure even if cached")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")

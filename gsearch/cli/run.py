@@ -20,7 +20,7 @@ from gsearch.cli.types import (
     _side_px,
     _text,
 )
-from gsearch.errors import GsearchError
+from gsearch.errors import ConfigError, GsearchError
 from gsearch.preflight import check_run
 
 
@@ -140,10 +140,22 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
     if getattr(args, "config_json", None):
         from pathlib import Path
 
-        text = Path(args.config_json).read_text()
-        return RunConfig.from_json(
-            text, device=_check_device(args.device), worker_index=args.worker_index, quiet=True
-        )
+        from gsearch.preflight import check_input_file
+
+        check_input_file(args.config_json, "--config-json")
+        try:
+            return RunConfig.from_json(
+                Path(args.config_json).read_text(),
+                device=_check_device(args.device),
+                worker_index=args.worker_index,
+                quiet=True,
+            )
+        except (ValueError, KeyError, TypeError) as error:  # not what `run --workers` wrote
+            raise ConfigError(
+                f"--config-json {args.config_json} is not a run's settings as `gsearch run "
+                f"--workers` writes them ({type(error).__name__}: {error}); start a worker "
+                "with `gsearch worker --space ...` instead"
+            ) from None
     if not args.space:
         raise GsearchError(f"{args.command}: the following arguments are required: --space")
     space = load_space(args.space)
@@ -180,9 +192,11 @@ def run_config_from_args(args: argparse.Namespace) -> Any:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from gsearch.search import run_search
-    from gsearch.workers import run_local_workers
+    from gsearch.workers import check_local_workers, run_local_workers
 
     config = run_config_from_args(args)
+    if args.workers:
+        check_local_workers(args.workers, config.device)
     storage = check_run(config)  # opened once here, passed on
     # An explicit device is one process there; only the default spreads over every GPU.
     explicit = args.device not in (None, "auto")

@@ -9,7 +9,15 @@ import math
 from collections.abc import Callable
 
 from gsearch import paths
-from gsearch.limits import MAX_BATCH, MAX_CLASSES, MAX_RESOLUTION_PX, MAX_WORKER_INDEX
+from gsearch.limits import (
+    MAX_BATCH,
+    MAX_CLASSES,
+    MAX_REPEATS,
+    MAX_RESOLUTION_PX,
+    MAX_WARMUP_S,
+    MAX_WINDOW_S,
+    MAX_WORKER_INDEX,
+)
 
 WINDOW_HELP = "window length, seconds (default 1; 0.3 with the time meter)"
 WARMUP_HELP = "warm-up per network or layer, seconds (default 1; 0.3 with the time meter)"
@@ -36,6 +44,7 @@ _positive_int = _int_in(1, None, "a positive integer")
 _side_px = _int_in(1, MAX_RESOLUTION_PX, f"pixels from 1 to {MAX_RESOLUTION_PX}")
 _batch = _int_in(1, MAX_BATCH, f"a batch of 1 to {MAX_BATCH} frames")
 _classes = _int_in(1, MAX_CLASSES, f"1 to {MAX_CLASSES} classes")
+_repeats = _int_in(1, MAX_REPEATS, f"1 to {MAX_REPEATS} windows")
 _worker_index = _int_in(0, MAX_WORKER_INDEX, f"an integer from 0 to {MAX_WORKER_INDEX}")
 # A seed Optuna's samplers and numpy accept.
 _seed = _int_in(0, 2**32 - 1, "an integer from 0 to 4294967295")
@@ -63,6 +72,23 @@ def _non_negative_float(text: str) -> float:
     return _finite_float(text, zero_allowed=True)
 
 
+def _seconds_up_to(high: float, *, zero_allowed: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, at most ``high``."""
+
+    def parse(text: str) -> float:
+        value = _finite_float(text, zero_allowed=zero_allowed)
+        if value > high:
+            low = "0" if zero_allowed else "more than 0"
+            raise argparse.ArgumentTypeError(f"expected {low} to {high:g} seconds, got {text!r}")
+        return value
+
+    return parse
+
+
+_window_s = _seconds_up_to(MAX_WINDOW_S, zero_allowed=False)
+_warmup_s = _seconds_up_to(MAX_WARMUP_S, zero_allowed=True)
+
+
 def _text(text: str) -> str:
     """A non-empty value (an empty one would silently mean the default)."""
     if not text.strip():
@@ -85,15 +111,29 @@ def _recipe_override(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+# Training seeds per architecture: each is one more training of every trial.
+MAX_SEEDS = 100
+
+
 def _seed_list(text: str) -> tuple[int, ...]:
+    """Distinct training seeds, each one ``--seed`` would take, at most ``MAX_SEEDS``."""
     try:
         seeds = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected integers separated by commas, got {text!r}"
         ) from None
+    if any(not 0 <= seed <= 2**32 - 1 for seed in seeds):
+        raise argparse.ArgumentTypeError(
+            f"expected seeds from 0 to 4294967295 separated by commas, got {text!r}"
+        )
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_SEEDS} seeds (each trains every network once more), "
+            f"got {len(seeds)}"
+        )
     return seeds
 
 
