@@ -215,9 +215,22 @@ def test_a_calibration_of_another_format_is_refused_by_its_format(tmp_path):
         Calibration.from_dict({"layers": {}}, tmp_path / "other.json")
 
 
-def test_cli_csv_that_cannot_be_written_is_one_line_and_keeps_the_calibration(tmp_path, capsys):
+def test_cli_csv_that_cannot_be_written_is_one_line_and_keeps_the_calibration(
+    tmp_path, capsys, monkeypatch
+):
+    # A folder where the CSV goes is refused before measuring (tests/test_bad_input.py);
+    # here one appears while the calibration runs, so only the final write fails.
+    import gsearch.energy.calibrate as calibrate_module
+
     blocker = tmp_path / "a-folder.csv"
-    blocker.mkdir()  # its folder exists (checked before measuring); the file cannot be written
+    measure = calibrate_module.calibrate
+
+    def calibrate_then_block(*args, **kwargs):
+        calibration = measure(*args, **kwargs)
+        blocker.mkdir()
+        return calibration
+
+    monkeypatch.setattr(calibrate_module, "calibrate", calibrate_then_block)
     status = main(
         [
             "calibrate", "--model", "tiny_convnet", "--resolution", "32",
