@@ -22,6 +22,10 @@ MAX_LIST_VALUES = 1000
 # Local worker numbers: sampler seeds are seed * 1000 + worker index, so 1000 workers
 # of one study draw different points and never a seed of another --seed's workers.
 MAX_WORKER_INDEX = 999
+# Seeds (--seed, --seeds): the largest numpy's generators, and so every sampler, take.
+MAX_SEED = 2**32 - 1
+# Training seeds per architecture: each is one more training of every trial.
+MAX_SEEDS = 100
 # Classes of a classifier (profile, calibrate): ImageNet-21k has 21,841.
 MAX_CLASSES = 100_000
 # A space file's size: the shipped ones are under 2 KB; 1,000 policy strings of a

@@ -14,6 +14,8 @@ from gsearch.limits import (
     MAX_CLASSES,
     MAX_REPEATS,
     MAX_RESOLUTION_PX,
+    MAX_SEED,
+    MAX_SEEDS,
     MAX_WARMUP_S,
     MAX_WINDOW_S,
     MAX_WORKER_INDEX,
@@ -46,8 +48,7 @@ _batch = _int_in(1, MAX_BATCH, f"a batch of 1 to {MAX_BATCH} frames")
 _classes = _int_in(1, MAX_CLASSES, f"1 to {MAX_CLASSES} classes")
 _repeats = _int_in(1, MAX_REPEATS, f"1 to {MAX_REPEATS} windows")
 _worker_index = _int_in(0, MAX_WORKER_INDEX, f"an integer from 0 to {MAX_WORKER_INDEX}")
-# A seed Optuna's samplers and numpy accept.
-_seed = _int_in(0, 2**32 - 1, "an integer from 0 to 4294967295")
+_seed = _int_in(0, MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 _port = _int_in(1, 65535, "a port 1-65535")
 
 
@@ -111,10 +112,6 @@ def _recipe_override(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-# Training seeds per architecture: each is one more training of every trial.
-MAX_SEEDS = 100
-
-
 def _seed_list(text: str) -> tuple[int, ...]:
     """Distinct training seeds, each one ``--seed`` would take, at most ``MAX_SEEDS``."""
     try:
@@ -123,9 +120,9 @@ def _seed_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected integers separated by commas, got {text!r}"
         ) from None
-    if any(not 0 <= seed <= 2**32 - 1 for seed in seeds):
+    if any(not 0 <= seed <= MAX_SEED for seed in seeds):
         raise argparse.ArgumentTypeError(
-            f"expected seeds from 0 to 4294967295 separated by commas, got {text!r}"
+            f"expected seeds from 0 to {MAX_SEED} separated by commas, got {text!r}"
         )
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
